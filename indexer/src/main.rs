@@ -1,0 +1,103 @@
+//! `shirabe-indexer`: the nightly run that brings the index in line with the shared folders.
+//!
+//! Exit status: 0 when the run finished (even if some files failed — they are in the report),
+//! 1 for fatal errors (configuration, lock held by another run, index unwritable).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use shirabe::analysis::Analyzers;
+use shirabe::config::Config;
+use shirabe::embed::Embedder;
+use shirabe::index::{run, RunOptions};
+
+/// Index PDFs, circulars (HTML/Markdown/text), e-Gov law XML and minutes (JSONL) into the
+/// hybrid index. Unchanged files are skipped, deleted files removed, moved files not re-embedded.
+/// The service picks up the new index when the run finishes.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Configuration file (TOML); see `shirabe --help`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the configuration).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Write the JSON run report here (it is also printed to stdout).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Only report what would change.
+    #[arg(long)]
+    dry_run: bool,
+    /// Folders to index.
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+}
+
+fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn".into());
+    let json_logs = !std::io::stderr().is_terminal();
+    if json_logs {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+    if let Err(err) = main_inner() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn main_inner() -> Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    let analyzers = Analyzers::load(&config.dict_dir())?;
+    let embedder = if cli.dry_run {
+        None
+    } else {
+        Some(Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?)
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        Some(bar)
+    } else {
+        None
+    };
+    let progress = |done: usize, total: usize, path: &str| match &bar {
+        Some(bar) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(path.to_string());
+        }
+        None if !path.is_empty() => tracing::info!(done, total, path, "extracting"),
+        None => {}
+    };
+    let report = run(&config, &analyzers, embedder.as_ref(), &RunOptions { sources: &cli.sources, dry_run: cli.dry_run, progress: &progress })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &cli.report {
+        std::fs::write(path, &json).with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    println!("{json}");
+    tracing::info!(
+        added = report.added.len(),
+        updated = report.updated.len(),
+        deleted = report.deleted.len(),
+        moved = report.moved.len(),
+        unchanged = report.unchanged.len(),
+        failed = report.failed.len(),
+        passages = report.passages,
+        seconds = report.seconds,
+        "indexer run finished"
+    );
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Grounded answers: the extractive answerer.
+//!
+//! An answer is made only of sentences copied verbatim from retrieved passages, each cited to
+//! its passage, so every statement can be checked against its source. Candidate sentences from
+//! the top passages are scored by three signals — embedding similarity to the question, how many
+//! of the question's content words they contain, and answer-type cues (an amount for いくら, a
+//! date for いつ, a count for 何人, an office for どこ) — then the best are ordered by their place
+//! in the ranking and de-duplicated. When even the best sentence scores below the calibrated
+//! threshold, the answerer abstains instead of guessing; the threshold was calibrated with
+//! `shirabe eval-answers` (see the README).
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::analysis::{prepare, Analyzers};
+use crate::embed::{cosine, Embedder};
+use crate::error::Result;
+use crate::search::PassageHit;
+
+/// Passages the answerer reads.
+pub const PASSAGES_READ: usize = 5;
+/// Most sentences in an answer.
+pub const MAX_SENTENCES: usize = 3;
+/// Default abstention threshold on the combined sentence score (see `shirabe eval-answers`).
+pub const DEFAULT_THRESHOLD: f32 = 0.55;
+
+/// The Japanese message of an abstention.
+pub const ABSTAIN_MESSAGE: &str = "検索された文書からは、この質問に確実に答えられる記述が見つかりませんでした。関連する文書を確認してください。";
+
+/// One answer sentence, verbatim from `passage_id`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AnswerSentence {
+    pub text: String,
+    /// 1-based citation numbers into [`Answer::citations`].
+    pub citations: Vec<usize>,
+    pub passage_id: String,
+    /// Character offsets of the sentence inside its passage text.
+    pub start: usize,
+    pub end: usize,
+    pub score: f32,
+}
+
+/// An answer or an abstention.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub answerable: bool,
+    pub sentences: Vec<AnswerSentence>,
+    /// Passage ids cited, in citation-number order.
+    pub cited_passages: Vec<String>,
+    /// The best sentence score (useful for calibration).
+    pub best_score: f32,
+}
+
+/// A candidate sentence.
+struct Candidate {
+    rank: usize,
+    passage_id: String,
+    text: String,
+    start: usize,
+    end: usize,
+}
+
+/// Splits a passage into sentences with character offsets; the text of each is verbatim.
+pub fn sentences(text: &str) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut current = String::new();
+    let flush = |start: usize, s: &mut String, out: &mut Vec<(usize, usize, String)>| {
+        let trimmed_start = s.chars().take_while(|c| c.is_whitespace()).count();
+        let trimmed: String = s.chars().skip(trimmed_start).collect::<String>().trim_end().to_string();
+        if trimmed.chars().any(char::is_alphanumeric) {
+            let begin = start + trimmed_start;
+            out.push((begin, begin + trimmed.chars().count(), trimmed));
+        }
+        s.clear();
+    };
+    for (i, c) in text.chars().enumerate() {
+        current.push(c);
+        if matches!(c, '。' | '！' | '？' | '\n') {
+            flush(start, &mut current, &mut out);
+            start = i + 1;
+        }
+    }
+    flush(start, &mut current, &mut out);
+    out
+}
+
+/// Answer-type cues: what kind of expression the question asks for.
+struct Cues {
+    amount: Regex,
+    date: Regex,
+    count: Regex,
+    office: Regex,
+}
+
+impl Cues {
+    fn new() -> Cues {
+        Cues {
+            amount: Regex::new(r"[0-9０-９一二三四五六七八九十百千万億]+\s*(円|万円|億円)").expect("static regex"),
+            date: Regex::new(r"(令和|平成|昭和|[0-9０-９]{4}年|[0-9０-９一二三四五六七八九十]+月|[0-9０-９一二三四五六七八九十]+日|まで|以内|期限)").expect("static regex"),
+            count: Regex::new(r"[0-9０-９一二三四五六七八九十百千万]+\s*(人|件|通|回|か所|箇所|名|部|枚|日間|年間|か月)").expect("static regex"),
+            office: Regex::new(r"(課|係|室|窓口|センター|事務所|支所|出張所|局|部|省|庁)").expect("static regex"),
+        }
+    }
+
+    /// 1.0 when the question asks for a type and the sentence has it, 0.5 when the question asks
+    /// for no particular type, 0.0 when it asks for one the sentence lacks.
+    fn score(&self, question: &str, sentence: &str) -> f32 {
+        let asks = |words: &[&str]| words.iter().any(|w| question.contains(w));
+        let mut wanted = Vec::new();
+        if asks(&["いくら", "金額", "料金", "手数料", "費用", "何円"]) {
+            wanted.push(&self.amount);
+        }
+        if asks(&["いつ", "期限", "何日", "何月", "何年", "日付", "施行日", "いつから", "いつまで"]) {
+            wanted.push(&self.date);
+        }
+        if asks(&["何人", "何件", "何通", "何回", "いくつ", "何名", "何か所", "何部", "何枚"]) {
+            wanted.push(&self.count);
+        }
+        if asks(&["どこ", "窓口", "担当", "どの課", "問い合わせ"]) {
+            wanted.push(&self.office);
+        }
+        if wanted.is_empty() {
+            0.5
+        } else if wanted.iter().any(|re| re.is_match(sentence)) {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The extractive answerer.
+pub struct Answerer<'a> {
+    pub analyzers: &'a Analyzers,
+    pub embedder: &'a Embedder,
+    pub threshold: f32,
+}
+
+impl Answerer<'_> {
+    /// Answers `question` from `hits` (ranked passages the caller may see), or abstains.
+    pub fn answer(&self, question: &str, hits: &[PassageHit]) -> Result<Answer> {
+        let cues = Cues::new();
+        let q_prepared = prepare(question);
+        let q_tokens: Vec<String> = self.analyzers.ja_tokens(&q_prepared).into_iter().filter(|t| is_content(t)).collect();
+        let mut candidates = Vec::new();
+        for (rank, hit) in hits.iter().take(PASSAGES_READ).enumerate() {
+            for (start, end, text) in sentences(&hit.passage.text) {
+                if text.chars().count() < 6 {
+                    continue;
+                }
+                candidates.push(Candidate { rank, passage_id: hit.passage.id.clone(), text, start, end });
+            }
+        }
+        if candidates.is_empty() || q_tokens.is_empty() {
+            return Ok(abstain(0.0));
+        }
+        let q_vec = self.embedder.embed_query(question)?;
+        let texts: Vec<&str> = candidates.iter().map(|c| c.text.as_str()).collect();
+        let s_vecs = self.embedder.embed_passages(&texts)?;
+        let mut scored: Vec<(f32, usize)> = candidates
+            .iter()
+            .zip(&s_vecs)
+            .enumerate()
+            .map(|(i, (c, v))| {
+                let s_prepared = prepare(&c.text);
+                let s_tokens = self.analyzers.ja_tokens(&s_prepared);
+                let covered = q_tokens.iter().filter(|t| s_tokens.contains(t)).count() as f32 / q_tokens.len() as f32;
+                // E5 cosines live in about [0.7, 0.95]; stretch them to [0, 1].
+                let sim = ((cosine(&q_vec, v) - 0.7) / 0.25).clamp(0.0, 1.0);
+                let cue = cues.score(&q_prepared, &c.text);
+                let rank_bonus = 0.05 * (1.0 - c.rank as f32 / PASSAGES_READ as f32);
+                (0.45 * sim + 0.35 * covered + 0.15 * cue + rank_bonus, i)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let best = scored[0].0;
+        if best < self.threshold {
+            return Ok(abstain(best));
+        }
+        let mut chosen: Vec<(f32, usize)> = Vec::new();
+        for &(score, i) in &scored {
+            if chosen.len() >= MAX_SENTENCES || score < best - 0.08 || score < self.threshold {
+                break;
+            }
+            let text = &candidates[i].text;
+            if chosen.iter().any(|(_, j)| near_duplicate(&candidates[*j].text, text)) {
+                continue;
+            }
+            chosen.push((score, i));
+        }
+        // Ranking order, then position inside the passage: reads as the sources do.
+        chosen.sort_by_key(|(_, i)| (candidates[*i].rank, candidates[*i].start));
+        let mut cited: Vec<String> = Vec::new();
+        let sentences = chosen
+            .into_iter()
+            .map(|(score, i)| {
+                let c = &candidates[i];
+                let n = match cited.iter().position(|p| p == &c.passage_id) {
+                    Some(k) => k + 1,
+                    None => {
+                        cited.push(c.passage_id.clone());
+                        cited.len()
+                    }
+                };
+                AnswerSentence {
+                    text: c.text.clone(),
+                    citations: vec![n],
+                    passage_id: c.passage_id.clone(),
+                    start: c.start,
+                    end: c.end,
+                    score,
+                }
+            })
+            .collect();
+        Ok(Answer { answerable: true, sentences, cited_passages: cited, best_score: best })
+    }
+}
+
+fn abstain(best: f32) -> Answer {
+    Answer { answerable: false, sentences: Vec::new(), cited_passages: Vec::new(), best_score: best }
+}
+
+/// Content words: anything but one-character kana.
+fn is_content(token: &str) -> bool {
+    let n = token.chars().count();
+    n >= 2 || token.chars().any(|c| !matches!(c, '\u{3040}'..='\u{30FF}'))
+}
+
+fn near_duplicate(a: &str, b: &str) -> bool {
+    let pa = prepare(a);
+    let pb = prepare(b);
+    pa.contains(&pb) || pb.contains(&pa)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_are_verbatim_with_offsets() {
+        let text = "第一文です。 第二文は\n長い。最後";
+        let chars: Vec<char> = text.chars().collect();
+        let s = sentences(text);
+        assert_eq!(s.len(), 4);
+        for (start, end, t) in &s {
+            let slice: String = chars[*start..*end].iter().collect();
+            assert_eq!(&slice, t);
+            assert!(text.contains(t.as_str()));
+        }
+        assert_eq!(s[0].2, "第一文です。");
+        assert_eq!(s[3].2, "最後");
+    }
+
+    #[test]
+    fn cues_recognise_amounts_dates_counts_offices() {
+        let c = Cues::new();
+        assert_eq!(c.score("手数料はいくらですか", "一通につき300円とする。"), 1.0);
+        assert_eq!(c.score("手数料はいくらですか", "窓口で申請する。"), 0.0);
+        assert_eq!(c.score("いつから施行されますか", "令和6年4月1日から施行する。"), 1.0);
+        assert_eq!(c.score("窓口はどこですか", "市民課で受け付ける。"), 1.0);
+        assert_eq!(c.score("概要を教えて", "何でもよい。"), 0.5);
+    }
+}

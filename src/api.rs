@@ -1,0 +1,640 @@
+//! The HTTP service (axum): search, document and health endpoints, the OpenAPI document and the
+//! officials' page.
+//!
+//! Handlers stay thin: they authenticate the caller, turn the request into a [`Filter`] that
+//! carries the caller's rights, and run retrieval on a blocking thread (embedding is CPU work).
+//! The served index generation sits behind a lock that a background task swaps when the indexer
+//! publishes a new one, so a nightly run is picked up without a restart and without failing the
+//! requests in flight (they keep the generation they started with).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::access::{Caller, Users};
+use crate::answer::{Answerer, AnswerSentence, ABSTAIN_MESSAGE};
+use crate::audit::{AuditLog, Event, Record};
+use crate::analysis::Analyzers;
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::index::{Generation, IndexDir};
+use crate::keyword::days;
+use crate::model::{DocType, Document, Filter};
+use crate::query::QueryExpander;
+use crate::search::{Mode, Retriever};
+
+/// Longest accepted question, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// Largest accepted page size.
+pub const MAX_PAGE_SIZE: usize = 50;
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Shared state of the service.
+pub struct AppState {
+    pub config: Config,
+    pub analyzers: Analyzers,
+    pub embedder: Arc<Embedder>,
+    pub expander: QueryExpander,
+    pub users: Users,
+    pub generation: RwLock<Option<Arc<Generation>>>,
+    pub web_dir: PathBuf,
+    /// Bounds concurrent retrievals; excess requests get 503 instead of queueing without limit.
+    pub permits: Semaphore,
+    pub audit: AuditLog,
+    /// Abstention threshold of the extractive answerer.
+    pub answer_threshold: f32,
+}
+
+impl AppState {
+    fn current(&self) -> Option<Arc<Generation>> {
+        self.generation.read().clone()
+    }
+
+    /// Records an event; a request whose audit record cannot be written fails (500).
+    fn record(&self, event: Event) -> Result<Record, ApiError> {
+        self.audit.append(event).map_err(|e| ApiError::Internal(format!("audit log: {e}")))
+    }
+}
+
+/// An RFC 9457 problem response (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// A message in Japanese and English.
+    pub detail: String,
+}
+
+/// Errors of the API, each with a status and a message a person can act on.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    BadRequest(String),
+    Busy,
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title, detail) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "認証が必要です / Authentication required",
+                "有効なアクセストークンを Authorization: Bearer ヘッダーで送ってください。 / Send a valid token in the Authorization: Bearer header.".to_string(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "権限がありません / Forbidden",
+                "この操作には監査担当の権限が必要です。 / This needs the auditor role.".to_string(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "見つかりません / Not found",
+                "指定された文書は存在しないか、閲覧権限がありません。 / The document does not exist or you may not see it.".to_string(),
+            ),
+            ApiError::BadRequest(msg) => (StatusCode::BAD_REQUEST, "bad-request", "リクエストが不正です / Bad request", msg),
+            ApiError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "混雑しています / Busy",
+                "しばらくしてから再度お試しください。 / Too many requests in progress; retry shortly.".to_string(),
+            ),
+            ApiError::Internal(msg) => {
+                tracing::error!(error = %msg, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "内部エラー / Internal error",
+                    "処理中にエラーが発生しました。管理者に連絡してください。 / The request failed; contact the administrator.".to_string(),
+                )
+            }
+        };
+        let body = Problem { kind: format!("urn:shirabe:problem:{kind}"), title: title.to_string(), status: status.as_u16(), detail };
+        let mut response = (status, Json(body)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::BadRequest(format!("JSON の形式が正しくありません / Invalid JSON body: {}", r.body_text()))
+    }
+}
+
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
+    let token = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
+    state.users.authenticate(token).cloned().ok_or(ApiError::Unauthorized)
+}
+
+/// User filters of a search or question.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filters {
+    /// Document types (`law`, `notice`, `circular`, `white_paper`, `guideline`, `minutes`, `other`).
+    pub doc_types: Vec<String>,
+    /// Issuing bodies, exactly as shown in results.
+    pub issuers: Vec<String>,
+    /// Earliest issue date (inclusive), `YYYY-MM-DD`.
+    pub date_from: Option<chrono::NaiveDate>,
+    /// Latest issue date (inclusive), `YYYY-MM-DD`.
+    pub date_to: Option<chrono::NaiveDate>,
+}
+
+impl Filters {
+    /// Combines the user's filters with the caller's rights.
+    fn to_filter(&self, caller: &Caller) -> Result<Filter, ApiError> {
+        for t in &self.doc_types {
+            if DocType::parse(t).is_none() {
+                return Err(ApiError::BadRequest(format!("不明な文書種別です / Unknown document type: {t}")));
+            }
+        }
+        let mut filter = caller.filter();
+        filter.doc_types = self.doc_types.clone();
+        filter.issuers = self.issuers.clone();
+        filter.issued_from = self.date_from.map(days);
+        filter.issued_to = self.date_to.map(days);
+        Ok(filter)
+    }
+}
+
+/// `POST /api/search` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// The question or keywords, in Japanese or English.
+    pub query: String,
+    #[serde(default)]
+    pub filters: Filters,
+    /// 1-based page number.
+    #[serde(default = "one")]
+    pub page: usize,
+    /// Documents per page (at most 50).
+    #[serde(default = "ten")]
+    pub size: usize,
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+fn one() -> usize {
+    1
+}
+fn ten() -> usize {
+    10
+}
+
+/// One passage of a result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PassageResult {
+    pub passage_id: String,
+    /// HTML with `<mark>` around matched terms; everything else escaped.
+    pub snippet: String,
+    pub page: Option<u32>,
+    pub anchor: Option<String>,
+    pub start: usize,
+    pub end: usize,
+    pub score: f32,
+    /// Link to the document view at this passage.
+    pub link: String,
+}
+
+/// One document of a result page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentResult {
+    pub document: DocumentView,
+    pub score: f32,
+    pub passages: Vec<PassageResult>,
+}
+
+/// Document metadata as the API shows it (no internal paths).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: String,
+    pub title: String,
+    pub doc_type: DocType,
+    pub doc_type_label: String,
+    pub issuer: Option<String>,
+    pub issued: Option<chrono::NaiveDate>,
+    pub number: Option<String>,
+    pub file_name: String,
+    pub level: u8,
+}
+
+impl From<&Document> for DocumentView {
+    fn from(d: &Document) -> Self {
+        DocumentView {
+            id: d.id.clone(),
+            title: d.title.clone(),
+            doc_type: d.doc_type,
+            doc_type_label: d.doc_type.label_ja().to_string(),
+            issuer: d.issuer.clone(),
+            issued: d.issued,
+            number: d.number.clone(),
+            file_name: std::path::Path::new(&d.source_path).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            level: d.access.level,
+        }
+    }
+}
+
+/// `POST /api/search` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// Documents matching (only those the caller may see), across all pages.
+    pub total: usize,
+    pub page: usize,
+    pub size: usize,
+    pub results: Vec<DocumentResult>,
+}
+
+fn validate_query(q: &str) -> Result<(), ApiError> {
+    if q.trim().is_empty() {
+        return Err(ApiError::BadRequest("検索語を入力してください / The query is empty".into()));
+    }
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::BadRequest(format!("検索語が長すぎます（{MAX_QUERY_CHARS} 文字まで） / The query is longer than {MAX_QUERY_CHARS} characters")));
+    }
+    Ok(())
+}
+
+/// Search documents; results carry only passages the caller may see.
+#[utoipa::path(post, path = "/api/search", request_body = SearchRequest,
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+async fn search(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
+    let caller = authenticate(&state, &headers)?;
+    let Json(req) = body?;
+    validate_query(&req.query)?;
+    if req.size == 0 || req.size > MAX_PAGE_SIZE || req.page == 0 || req.page > 100 {
+        return Err(ApiError::BadRequest(format!("size は 1〜{MAX_PAGE_SIZE}、page は 1〜100 です / size must be 1..={MAX_PAGE_SIZE} and page 1..=100")));
+    }
+    let filter = req.filters.to_filter(&caller)?;
+    let Some(gen) = state.current() else {
+        return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new() }));
+    };
+    let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
+    let st = state.clone();
+    let (query, mode) = (req.query.clone(), req.mode);
+    let docs = tokio::task::spawn_blocking(move || {
+        let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
+        retriever.documents(&gen, &query, &filter, mode, 3)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let total = docs.len();
+    let shown: Vec<_> = docs.iter().skip((req.page - 1) * req.size).take(req.size).collect();
+    state.record(Event {
+        action: "search".into(),
+        caller: caller.name.clone(),
+        query: Some(req.query.clone()),
+        filters: serde_json::to_value(&req.filters).ok(),
+        documents: shown.iter().map(|d| d.document.id.clone()).collect(),
+        passages: shown.iter().flat_map(|d| d.passages.iter().map(|p| p.passage.id.clone())).collect(),
+        status: 200,
+        ..Event::default()
+    })?;
+    let results = docs
+        .into_iter()
+        .skip((req.page - 1) * req.size)
+        .take(req.size)
+        .map(|hit| DocumentResult {
+            document: DocumentView::from(&hit.document),
+            score: hit.score,
+            passages: hit
+                .passages
+                .into_iter()
+                .map(|p| PassageResult {
+                    link: format!("/#doc={}&p={}", hit.document.id, p.passage.ordinal),
+                    passage_id: p.passage.id,
+                    snippet: p.snippet,
+                    page: p.passage.page,
+                    anchor: p.passage.anchor,
+                    start: p.passage.start,
+                    end: p.passage.end,
+                    score: p.score,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(SearchResponse { total, page: req.page, size: req.size, results }))
+}
+
+/// A document with its passages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentResponse {
+    pub document: DocumentView,
+    pub passages: Vec<crate::model::Passage>,
+}
+
+/// A document and its passages (404 when it does not exist or the caller may not see it).
+#[utoipa::path(get, path = "/api/documents/{id}", params(("id" = String, Path, description = "document id")),
+    responses((status = 200, body = DocumentResponse), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn document(State(state): State<Arc<AppState>>, headers: HeaderMap, UrlPath(id): UrlPath<String>) -> Result<Json<DocumentResponse>, ApiError> {
+    let caller = authenticate(&state, &headers)?;
+    let gen = state.current().ok_or(ApiError::NotFound)?;
+    let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
+    let passages = gen.keyword.document_passages(&id, &caller.filter()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.record(Event { action: "document".into(), caller: caller.name.clone(), documents: vec![id.clone()], status: 200, ..Event::default() })?;
+    Ok(Json(DocumentResponse { document: DocumentView::from(doc), passages }))
+}
+
+/// The original file of a document (404 when it does not exist or the caller may not see it).
+#[utoipa::path(get, path = "/api/documents/{id}/file", params(("id" = String, Path, description = "document id")),
+    responses((status = 200, description = "the original file"), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn document_file(State(state): State<Arc<AppState>>, headers: HeaderMap, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &headers)?;
+    let gen = state.current().ok_or(ApiError::NotFound)?;
+    let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
+    let bytes = tokio::fs::read(&doc.source_path).await.map_err(|_| ApiError::NotFound)?;
+    state.record(Event { action: "file".into(), caller: caller.name.clone(), documents: vec![id.clone()], status: 200, ..Event::default() })?;
+    let name = DocumentView::from(doc).file_name;
+    let mime = match name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase().as_str() {
+        "pdf" => "application/pdf",
+        "html" | "htm" => "text/plain; charset=utf-8", // never render stored HTML in the page's origin
+        "xml" => "application/xml",
+        _ => "text/plain; charset=utf-8",
+    };
+    let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&name));
+    Ok(([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// `POST /api/answer` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    pub question: String,
+    #[serde(default)]
+    pub filters: Filters,
+}
+
+/// A cited passage of an answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Citation {
+    /// The citation number used in the sentences.
+    pub n: usize,
+    pub passage_id: String,
+    pub document_id: String,
+    pub title: String,
+    pub number: Option<String>,
+    pub page: Option<u32>,
+    /// 条/項 or heading.
+    pub anchor: Option<String>,
+    /// Character offsets of the passage in its document.
+    pub start: usize,
+    pub end: usize,
+    pub link: String,
+}
+
+/// `POST /api/answer` response: sentences copied verbatim from cited passages, or an abstention.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerResponse {
+    pub answer_id: String,
+    pub answerable: bool,
+    /// Japanese message shown when `answerable` is false.
+    pub message: Option<String>,
+    pub sentences: Vec<AnswerSentence>,
+    pub citations: Vec<Citation>,
+}
+
+/// Answer a question from the passages the caller may see, citing each sentence, or abstain.
+#[utoipa::path(post, path = "/api/answer", request_body = AnswerRequest,
+    responses((status = 200, body = AnswerResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
+    let caller = authenticate(&state, &headers)?;
+    let Json(req) = body?;
+    validate_query(&req.question)?;
+    let filter = req.filters.to_filter(&caller)?;
+    let gen = state.current();
+    let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
+    let st = state.clone();
+    let question = req.question.clone();
+    let (hits, answer) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        let Some(gen) = gen else { return Ok((Vec::new(), None)) };
+        let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
+        let hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
+        let answerer = Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold };
+        let answer = answerer.answer(&question, &hits)?;
+        let cited = answer
+            .cited_passages
+            .iter()
+            .filter_map(|id| hits.iter().find(|h| &h.passage.id == id).map(|h| (h.passage.clone(), gen.documents.get(&h.passage.doc_id).cloned())))
+            .collect::<Vec<_>>();
+        Ok((cited, Some(answer)))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let answer_id = format!("a-{}", uuid_like());
+    let citations: Vec<Citation> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, (p, doc))| Citation {
+            n: i + 1,
+            passage_id: p.id.clone(),
+            document_id: p.doc_id.clone(),
+            title: doc.as_ref().map(|d| d.title.clone()).unwrap_or_default(),
+            number: doc.as_ref().and_then(|d| d.number.clone()),
+            page: p.page,
+            anchor: p.anchor.clone(),
+            start: p.start,
+            end: p.end,
+            link: format!("/#doc={}&p={}", p.doc_id, p.ordinal),
+        })
+        .collect();
+    let answerable = answer.as_ref().is_some_and(|a| a.answerable);
+    let sentences = answer.map(|a| a.sentences).unwrap_or_default();
+    state.record(Event {
+        action: "answer".into(),
+        caller: caller.name.clone(),
+        query: Some(req.question.clone()),
+        filters: serde_json::to_value(&req.filters).ok(),
+        documents: citations.iter().map(|c| c.document_id.clone()).collect(),
+        passages: citations.iter().map(|c| c.passage_id.clone()).collect(),
+        answer_id: Some(answer_id.clone()),
+        abstained: Some(!answerable),
+        status: 200,
+    })?;
+    Ok(Json(AnswerResponse {
+        answer_id,
+        answerable,
+        message: (!answerable).then(|| ABSTAIN_MESSAGE.to_string()),
+        sentences,
+        citations,
+    }))
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let bytes: [u8; 12] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
+
+/// Query parameters of `GET /api/audit`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// How many of the latest records (at most 1000).
+    #[serde(default = "hundred")]
+    pub n: usize,
+}
+
+fn hundred() -> usize {
+    100
+}
+
+/// The latest audit records (auditor role only).
+#[utoipa::path(get, path = "/api/audit", params(AuditQuery),
+    responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+async fn audit_tail(State(state): State<Arc<AppState>>, headers: HeaderMap, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
+    let caller = authenticate(&state, &headers)?;
+    if !caller.has_role("auditor") {
+        return Err(ApiError::Forbidden);
+    }
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    state.record(Event { action: "audit".into(), caller: caller.name.clone(), status: 200, ..Event::default() })?;
+    let records = state.audit.tail(q.n.min(1000)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(records))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "the process is up")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness and the served index.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    pub ready: bool,
+    pub generation: Option<u64>,
+    pub documents: usize,
+    pub passages: u64,
+    pub indexed_at: Option<String>,
+}
+
+/// Readiness: the model is loaded and the index (possibly empty) is open.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Ready)))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
+    let gen = state.current();
+    Json(Ready {
+        ready: true,
+        generation: gen.as_ref().map(|g| g.id),
+        documents: gen.as_ref().map_or(0, |g| g.documents.len()),
+        passages: gen.as_ref().map_or(0, |g| g.num_passages()),
+        indexed_at: gen.as_ref().and_then(|g| g.state.finished_at.clone()),
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>`."),
+    paths(search, answer, document, document_file, audit_tail, healthz, readyz),
+    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn fallback() -> ApiError {
+    ApiError::NotFound
+}
+
+/// The router with every endpoint and the page.
+pub fn router(state: Arc<AppState>) -> Router {
+    let web = tower_http::services::ServeDir::new(&state.web_dir);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+        .route("/api/search", post(search))
+        .route("/api/answer", post(answer))
+        .route("/api/audit", get(audit_tail))
+        .route("/api/documents/{id}", get(document))
+        .route("/api/documents/{id}/file", get(document_file))
+        .route("/api/{*rest}", axum::routing::any(fallback))
+        .fallback_service(web)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .with_state(state)
+}
+
+/// Swaps in a newer generation when the indexer publishes one.
+pub fn spawn_reloader(state: Arc<AppState>) {
+    let interval = Duration::from_secs(state.config.server.reload_interval_secs.max(1));
+    tokio::spawn(async move {
+        let index_dir = IndexDir::new(state.config.index_dir());
+        loop {
+            tokio::time::sleep(interval).await;
+            let served = state.current().map(|g| g.id);
+            let Some(latest) = index_dir.current() else { continue };
+            if Some(latest) == served {
+                continue;
+            }
+            let st = state.clone();
+            let dir = index_dir.clone();
+            let opened = tokio::task::spawn_blocking(move || Generation::open(&dir, latest, &st.analyzers, &st.config)).await;
+            match opened {
+                Ok(Ok(gen)) => {
+                    tracing::info!(generation = latest, passages = gen.num_passages(), "serving a new index generation");
+                    *state.generation.write() = Some(Arc::new(gen));
+                }
+                Ok(Err(e)) => tracing::warn!(generation = latest, error = %e, "cannot open the new generation; still serving the previous one"),
+                Err(e) => tracing::warn!(error = %e, "reload task failed"),
+            }
+        }
+    });
+}
+
+/// Serves until the process is stopped.
+pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
+    spawn_reloader(state.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "shirabe is listening");
+    axum::serve(listener, router(state)).await
+}

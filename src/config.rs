@@ -1,0 +1,250 @@
+//! Configuration: one TOML file, overridden by `SHIRABE_*` environment variables.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (`shirabe.toml` in the working
+//! directory, or the path in `SHIRABE_CONFIG` / `--config`), then environment variables. Nested
+//! keys use a double underscore: `SHIRABE_SERVER__LISTEN=127.0.0.1:9000`,
+//! `SHIRABE_VECTOR__BACKEND=qdrant`. Every path that is not set explicitly is derived from
+//! `data_dir`, so one directory holds the dictionary, the model, ONNX Runtime and the indexes.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Access;
+
+/// The whole configuration. See `shirabe.example.toml` for a commented example.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where setup puts models and dictionaries and the indexer puts indexes.
+    pub data_dir: PathBuf,
+    /// Index generations; default `<data_dir>/index`.
+    pub index_dir: Option<PathBuf>,
+    /// Built lindera IPADIC; default `<data_dir>/dict/ipadic`.
+    pub dict_dir: Option<PathBuf>,
+    /// The E5 model files for fastembed; default `<data_dir>/models/multilingual-e5-small`.
+    pub model_dir: Option<PathBuf>,
+    /// `libonnxruntime.so.1.24.x`; default `<data_dir>/ort/libonnxruntime.so`.
+    pub ort_library: Option<PathBuf>,
+    /// Users and their hashed bearer tokens; default `<data_dir>/users.toml`.
+    pub users_file: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub embedding: EmbeddingConfig,
+    pub vector: VectorConfig,
+    pub search: SearchConfig,
+    pub indexer: IndexerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(".data"),
+            index_dir: None,
+            dict_dir: None,
+            model_dir: None,
+            ort_library: None,
+            users_file: None,
+            server: ServerConfig::default(),
+            embedding: EmbeddingConfig::default(),
+            vector: VectorConfig::default(),
+            search: SearchConfig::default(),
+            indexer: IndexerConfig::default(),
+        }
+    }
+}
+
+/// The HTTP service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Keep it on loopback unless a reverse proxy fronts it.
+    pub listen: String,
+    /// Tokio worker threads (0 = one per core).
+    pub worker_threads: usize,
+    /// How often the service checks for a newer index generation, in seconds.
+    pub reload_interval_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5 }
+    }
+}
+
+/// The embedding model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// ONNX Runtime intra-op threads (0 = all cores).
+    pub threads: usize,
+    /// Passages per inference batch.
+    pub batch_size: usize,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        EmbeddingConfig { threads: 0, batch_size: 32 }
+    }
+}
+
+/// Which vector store backs the dense side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorBackend {
+    /// Qdrant's engine in-process (qdrant-edge), stored in the index generation. Nothing to run.
+    #[default]
+    Embedded,
+    /// A Qdrant server over gRPC (`vector.qdrant_url`).
+    Qdrant,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VectorConfig {
+    pub backend: VectorBackend,
+    /// gRPC URL of the Qdrant server, e.g. `http://127.0.0.1:6334`.
+    pub qdrant_url: Option<String>,
+    pub qdrant_collection: String,
+    pub qdrant_api_key: Option<String>,
+}
+
+impl Default for VectorConfig {
+    fn default() -> Self {
+        VectorConfig {
+            backend: VectorBackend::Embedded,
+            qdrant_url: None,
+            qdrant_collection: "shirabe_passages".into(),
+            qdrant_api_key: None,
+        }
+    }
+}
+
+/// Retrieval and fusion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Reciprocal rank fusion constant.
+    pub rrf_k: f32,
+    pub keyword_weight: f32,
+    pub vector_weight: f32,
+    /// Candidates taken from each side before fusion.
+    pub candidates: usize,
+    /// Editable synonym/abbreviation list (TOML); default `<data_dir>/synonyms.toml`
+    /// if present, else the built-in list.
+    pub synonyms: Option<PathBuf>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { rrf_k: 60.0, keyword_weight: 1.0, vector_weight: 1.0, candidates: 100, synonyms: None }
+    }
+}
+
+/// The nightly indexer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexerConfig {
+    /// Access label for documents without a sidecar or folder rule.
+    pub default_access: Access,
+    /// Files larger than this are reported and skipped.
+    pub max_file_bytes: u64,
+    /// Seconds allowed for extracting one file.
+    pub file_timeout_secs: u64,
+    /// OCR scanned PDF pages with tesseract.
+    pub ocr: bool,
+    /// Passage size target, in characters.
+    pub passage_chars: usize,
+    /// Generations kept besides the current one.
+    pub keep_generations: usize,
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        IndexerConfig {
+            default_access: Access::default(),
+            max_file_bytes: 200 * 1024 * 1024,
+            file_timeout_secs: 300,
+            ocr: true,
+            passage_chars: 400,
+            keep_generations: 1,
+        }
+    }
+}
+
+/// A configuration file or variable that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}\n  (check the TOML file and the SHIRABE_* environment variables; see `shirabe --help`)")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (if it exists, or if it was given explicitly), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let from_env = std::env::var_os("SHIRABE_CONFIG").map(PathBuf::from);
+        match file.map(Path::to_path_buf).or(from_env) {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("shirabe.toml")),
+        }
+        fig = fig.merge(Env::prefixed("SHIRABE_").ignore(&["CONFIG", "SHARED_DIR"]).split("__"));
+        fig.extract().map_err(|e| ConfigError(e.to_string()))
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.index_dir.clone().unwrap_or_else(|| self.data_dir.join("index"))
+    }
+    pub fn dict_dir(&self) -> PathBuf {
+        self.dict_dir.clone().unwrap_or_else(|| self.data_dir.join("dict").join("ipadic"))
+    }
+    pub fn model_dir(&self) -> PathBuf {
+        self.model_dir.clone().unwrap_or_else(|| self.data_dir.join("models").join("multilingual-e5-small"))
+    }
+    pub fn ort_library(&self) -> PathBuf {
+        self.ort_library.clone().unwrap_or_else(|| self.data_dir.join("ort").join("libonnxruntime.so"))
+    }
+    pub fn users_file(&self) -> PathBuf {
+        self.users_file.clone().unwrap_or_else(|| self.data_dir.join("users.toml"))
+    }
+    pub fn audit_dir(&self) -> PathBuf {
+        self.data_dir.join("audit")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("shirabe.toml", "data_dir = \"/srv/shirabe\"\n[server]\nlisten = \"127.0.0.1:1\"\n")?;
+            jail.set_env("SHIRABE_SERVER__LISTEN", "127.0.0.1:9999");
+            jail.set_env("SHIRABE_VECTOR__BACKEND", "qdrant");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.data_dir, PathBuf::from("/srv/shirabe"));
+            assert_eq!(cfg.server.listen, "127.0.0.1:9999");
+            assert_eq!(cfg.vector.backend, VectorBackend::Qdrant);
+            assert_eq!(cfg.dict_dir(), PathBuf::from("/srv/shirabe/dict/ipadic"));
+            assert_eq!(cfg.search.rrf_k, 60.0);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_a_hint() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("shirabe.toml", "data_dri = \"x\"\n")?;
+            let err = Config::load(None).expect_err("typo must be reported");
+            assert!(err.to_string().contains("data_dri"), "{err}");
+            Ok(())
+        });
+    }
+}

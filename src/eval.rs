@@ -1,0 +1,253 @@
+//! The retrieval evaluation harness behind `shirabe eval`.
+//!
+//! It builds a throwaway index of a document set with the production pipeline (normalisation,
+//! chunking, both analysers, the E5 embedder, the embedded vector store), runs every query in
+//! the requested modes and prints one JSON line per mode with Recall@10, MRR@10 and nDCG@10
+//! (graded gain 2^grade − 1) plus indexing time and query latency. A document's score is its
+//! best passage's score. File formats: `docs.jsonl` (`id`, `title`, `text`), `queries.jsonl`
+//! (`id`, `text`), `qrels.tsv` (`query_id<TAB>doc_id<TAB>grade`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analyzers;
+use crate::config::SearchConfig;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::index::{write_documents, Generation, State};
+use crate::ingest::{ExtractedDocument, Section};
+use crate::keyword::KeywordIndex;
+use crate::model::{Access, DocType, Document, Filter};
+use crate::query::QueryExpander;
+use crate::search::{Mode, Retriever};
+use crate::vector::EmbeddedStore;
+
+/// Cut-off of every metric.
+pub const K: usize = 10;
+
+#[derive(Debug, Deserialize)]
+pub struct EvalDoc {
+    pub id: String,
+    #[serde(default)]
+    pub title: String,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EvalQuery {
+    pub id: String,
+    pub text: String,
+}
+
+/// One mode's figures, printed as a JSON line.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalResult {
+    pub mode: String,
+    #[serde(rename = "recall@10")]
+    pub recall: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr: f64,
+    #[serde(rename = "ndcg@10")]
+    pub ndcg: f64,
+    pub queries: usize,
+    pub docs: usize,
+    pub passages: usize,
+    pub index_seconds: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&line)
+                .map_err(|e| Error::Index(format!("{} line {}: {e}", path.display(), i + 1)))?,
+        );
+    }
+    Ok(out)
+}
+
+/// query id → (doc id → grade).
+pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, u32>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut qrels: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 3 {
+            continue;
+        }
+        let Ok(grade) = cols[2].trim().parse::<u32>() else {
+            if i == 0 {
+                continue; // header
+            }
+            return Err(Error::Index(format!("{} line {}: grade is not a number", path.display(), i + 1)));
+        };
+        if grade > 0 {
+            qrels.entry(cols[0].to_string()).or_default().insert(cols[1].to_string(), grade);
+        }
+    }
+    Ok(qrels)
+}
+
+/// Recall, reciprocal rank and nDCG at [`K`] of one ranking.
+pub fn metrics(ranking: &[String], relevant: &HashMap<String, u32>) -> (f64, f64, f64) {
+    let top = &ranking[..ranking.len().min(K)];
+    let found = top.iter().filter(|d| relevant.contains_key(*d)).count();
+    let recall = if relevant.is_empty() { 0.0 } else { found as f64 / relevant.len() as f64 };
+    let rr = top.iter().position(|d| relevant.contains_key(d)).map_or(0.0, |i| 1.0 / (i + 1) as f64);
+    let gain = |g: u32| 2f64.powi(g as i32) - 1.0;
+    let dcg: f64 = top
+        .iter()
+        .enumerate()
+        .map(|(i, d)| relevant.get(d).map_or(0.0, |g| gain(*g)) / ((i + 2) as f64).log2())
+        .sum();
+    let mut grades: Vec<u32> = relevant.values().copied().collect();
+    grades.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = grades.iter().take(K).enumerate().map(|(i, g)| gain(*g) / ((i + 2) as f64).log2()).sum();
+    let ndcg = if idcg > 0.0 { dcg / idcg } else { 0.0 };
+    (recall, rr, ndcg)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Options of an evaluation run.
+pub struct EvalOptions<'a> {
+    pub docs: &'a Path,
+    pub queries: &'a Path,
+    pub qrels: &'a Path,
+    pub modes: Vec<Mode>,
+    pub search: SearchConfig,
+    pub expander: QueryExpander,
+    pub passage_chars: usize,
+    /// Evaluate at most this many queries (0 = all), taken in file order.
+    pub max_queries: usize,
+}
+
+/// Builds the throwaway index and evaluates each mode.
+pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'_>) -> Result<Vec<EvalResult>> {
+    let docs: Vec<EvalDoc> = read_jsonl(opts.docs)?;
+    let mut queries: Vec<EvalQuery> = read_jsonl(opts.queries)?;
+    let qrels = read_qrels(opts.qrels)?;
+    queries.retain(|q| qrels.contains_key(&q.id));
+    if opts.max_queries > 0 {
+        queries.truncate(opts.max_queries);
+    }
+
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let keyword = KeywordIndex::in_memory(analyzers)?;
+    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
+    let mut built = Vec::with_capacity(docs.len());
+    let mut documents = BTreeMap::new();
+    for d in &docs {
+        let extracted = ExtractedDocument {
+            key: String::new(),
+            title: crate::text::normalize::normalize(&d.title),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections: vec![Section { text: crate::text::normalize::normalize(&d.text), page: None, anchor: None, heading: None }],
+        };
+        let document = Document {
+            id: d.id.clone(),
+            title: extracted.title.clone(),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            source_path: String::new(),
+            content_hash: String::new(),
+            access: Access::default(),
+        };
+        let passages = crate::chunk::chunk(&d.id, &extracted, opts.passage_chars);
+        documents.insert(d.id.clone(), document.clone());
+        built.push((document, passages));
+    }
+    let mut writer = keyword.writer()?;
+    let passages = write_documents(&mut writer, &vectors, embedder, &built)?;
+    writer.commit()?;
+    crate::vector::VectorStore::optimize(&vectors)?;
+    let index_seconds = started.elapsed().as_secs_f64();
+
+    let gen = Generation {
+        id: 0,
+        dir: tmp.path().to_path_buf(),
+        keyword,
+        vectors: Box::new(vectors),
+        documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        state: State { documents, ..State::default() },
+    };
+    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
+    let filter = Filter::unrestricted();
+    let mut results = Vec::new();
+    for &mode in &opts.modes {
+        let (mut r, mut rr, mut n) = (0.0, 0.0, 0.0);
+        let mut latencies = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            let hits = retriever.passages(&gen, &q.text, &filter, mode, opts.search.candidates)?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            let mut seen = HashSet::new();
+            let ranking: Vec<String> =
+                hits.into_iter().map(|h| h.passage.doc_id).filter(|d| seen.insert(d.clone())).take(K).collect();
+            let (a, b, c) = metrics(&ranking, &qrels[&q.id]);
+            r += a;
+            rr += b;
+            n += c;
+        }
+        latencies.sort_by(f64::total_cmp);
+        let count = queries.len().max(1) as f64;
+        results.push(EvalResult {
+            mode: mode.as_str().to_string(),
+            recall: round4(r / count),
+            mrr: round4(rr / count),
+            ndcg: round4(n / count),
+            queries: queries.len(),
+            docs: docs.len(),
+            passages,
+            index_seconds: round4(index_seconds),
+            p50_ms: round4(percentile(&latencies, 0.5)),
+            p95_ms: round4(percentile(&latencies, 0.95)),
+        });
+    }
+    Ok(results)
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_match_hand_computed_values() {
+        let rel: HashMap<String, u32> = [("a".to_string(), 2), ("b".to_string(), 1)].into();
+        let ranking: Vec<String> = ["x", "a", "y", "b"].iter().map(|s| s.to_string()).collect();
+        let (recall, rr, ndcg) = metrics(&ranking, &rel);
+        assert_eq!(recall, 1.0);
+        assert_eq!(rr, 0.5);
+        let dcg = 3.0 / 3f64.log2() + 1.0 / 5f64.log2();
+        let idcg = 3.0 + 1.0 / 3f64.log2();
+        assert!((ndcg - dcg / idcg).abs() < 1e-12);
+        assert_eq!(metrics(&[], &rel), (0.0, 0.0, 0.0));
+    }
+}

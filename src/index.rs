@@ -1,0 +1,642 @@
+//! Index generations and the indexing pipeline.
+//!
+//! The index directory holds numbered generations (`gen-000001`, …) and a file `CURRENT` naming
+//! the one being served. A run never modifies the served generation: it copies it (tantivy's
+//! immutable segment files are hard-linked, the vector store is copied), applies the night's
+//! changes to the copy, makes it durable, and only then replaces `CURRENT` by an atomic rename.
+//! A crash (even `kill -9`) at any point therefore leaves the previous generation intact and
+//! served; the next run deletes the unfinished copy and starts again from the same state, so it
+//! converges to what an uninterrupted run would have produced.
+//!
+//! Each generation also holds `state.json`: the manifest (source path → content hash, access
+//! label, document ids) and the documents' metadata. Document ids are derived from the content
+//! hash, so a moved file keeps its id and is not re-embedded; a changed file gets a new id and
+//! its old passages are deleted from both stores.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::analysis::Analyzers;
+use crate::config::{Config, VectorBackend};
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::ingest::{self, ExtractOptions, ExtractedDocument};
+use crate::keyword::{days, KeywordIndex};
+use crate::model::{Access, Document, Passage};
+use crate::vector::{EmbeddedStore, PassagePayload, VectorPoint, VectorStore};
+
+const CURRENT: &str = "CURRENT";
+const STATE: &str = "state.json";
+const LOCK: &str = "indexer.lock";
+
+/// What a generation knows about one source file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub hash: String,
+    pub size: u64,
+    pub access: Access,
+    pub doc_ids: Vec<String>,
+}
+
+/// The manifest and document metadata of a generation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Absolute source path → entry.
+    pub files: BTreeMap<String, FileEntry>,
+    pub documents: BTreeMap<String, Document>,
+    /// When the run that produced this generation finished (RFC 3339).
+    pub finished_at: Option<String>,
+}
+
+/// The on-disk layout of the index directory.
+#[derive(Debug, Clone)]
+pub struct IndexDir {
+    pub root: PathBuf,
+}
+
+impl IndexDir {
+    pub fn new(root: impl Into<PathBuf>) -> IndexDir {
+        IndexDir { root: root.into() }
+    }
+
+    /// The generation `CURRENT` names, if any.
+    pub fn current(&self) -> Option<u64> {
+        let text = fs::read_to_string(self.root.join(CURRENT)).ok()?;
+        text.trim().strip_prefix("gen-")?.parse().ok()
+    }
+
+    pub fn generation_dir(&self, id: u64) -> PathBuf {
+        self.root.join(format!("gen-{id:06}"))
+    }
+
+    fn generations(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("gen-")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Atomically makes `id` the served generation.
+    fn publish(&self, id: u64) -> Result<()> {
+        let tmp = self.root.join("CURRENT.tmp");
+        let mut f = fs::File::create(&tmp).map_err(|e| Error::io("writing CURRENT.tmp", e))?;
+        f.write_all(format!("gen-{id:06}\n").as_bytes()).map_err(|e| Error::io("writing CURRENT.tmp", e))?;
+        f.sync_all().map_err(|e| Error::io("syncing CURRENT.tmp", e))?;
+        fs::rename(&tmp, self.root.join(CURRENT)).map_err(|e| Error::io("publishing CURRENT", e))?;
+        sync_dir(&self.root)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+}
+
+/// One openable generation: keyword index, vector store and state.
+pub struct Generation {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub keyword: KeywordIndex,
+    pub vectors: Box<dyn VectorStore>,
+    pub state: State,
+    pub documents: HashMap<String, Document>,
+}
+
+impl Generation {
+    /// Opens generation `id` of `index_dir`.
+    pub fn open(index_dir: &IndexDir, id: u64, analyzers: &Analyzers, config: &Config) -> Result<Generation> {
+        let dir = index_dir.generation_dir(id);
+        let state: State = read_state(&dir.join(STATE))?;
+        let keyword = KeywordIndex::open_or_create(&dir.join("keyword"), analyzers)?;
+        let vectors = open_vectors(&dir, config)?;
+        let documents = state.documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(Generation { id, dir, keyword, vectors, state, documents })
+    }
+
+    /// Opens the generation `CURRENT` names, or `None` for an index that was never built.
+    pub fn open_current(config: &Config, analyzers: &Analyzers) -> Result<Option<Generation>> {
+        let index_dir = IndexDir::new(config.index_dir());
+        match index_dir.current() {
+            Some(id) => Generation::open(&index_dir, id, analyzers, config).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of passages in the keyword index.
+    pub fn num_passages(&self) -> u64 {
+        self.keyword.num_passages()
+    }
+}
+
+fn read_state(path: &Path) -> Result<State> {
+    let bytes = fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Index(format!("{} is damaged: {e}", path.display())))
+}
+
+fn open_vectors(gen_dir: &Path, config: &Config) -> Result<Box<dyn VectorStore>> {
+    match config.vector.backend {
+        VectorBackend::Embedded => Ok(Box::new(EmbeddedStore::open_or_create(&gen_dir.join("vectors"))?)),
+        VectorBackend::Qdrant => open_server(config),
+    }
+}
+
+#[cfg(feature = "qdrant-server")]
+fn open_server(config: &Config) -> Result<Box<dyn VectorStore>> {
+    let url = config.vector.qdrant_url.as_deref().ok_or_else(|| {
+        Error::Index("vector.backend = \"qdrant\" needs vector.qdrant_url (or SHIRABE_VECTOR__QDRANT_URL)".into())
+    })?;
+    Ok(Box::new(crate::vector::ServerStore::connect(
+        url,
+        &config.vector.qdrant_collection,
+        config.vector.qdrant_api_key.clone(),
+    )?))
+}
+
+#[cfg(not(feature = "qdrant-server"))]
+fn open_server(_config: &Config) -> Result<Box<dyn VectorStore>> {
+    Err(Error::Index("this build has no Qdrant server support; rebuild with the `qdrant-server` feature".into()))
+}
+
+/// Derives a document id from the file's content hash and its key inside the file.
+pub fn document_id(content_hash: &str, key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(content_hash.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// sha256 of a file, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), size))
+}
+
+/// The text given to the embedder for a passage: title and anchor give E5 the context that a
+/// passage cut out of a long document lacks.
+pub fn embedding_text(doc: &Document, passage: &Passage) -> String {
+    match &passage.anchor {
+        Some(anchor) => format!("{} {}\n{}", doc.title, anchor, passage.text),
+        None => format!("{}\n{}", doc.title, passage.text),
+    }
+}
+
+/// The vector payload of a passage.
+pub fn payload(doc: &Document, passage: &Passage) -> PassagePayload {
+    PassagePayload {
+        passage_id: passage.id.clone(),
+        doc_id: doc.id.clone(),
+        doc_type: doc.doc_type.as_str().to_string(),
+        issuer: doc.issuer.clone(),
+        issued: doc.issued.map(days),
+        level: doc.access.level,
+        groups: doc.access.groups.clone(),
+    }
+}
+
+/// Turns an extracted document into a [`Document`] and its passages.
+pub fn build_document(
+    extracted: &ExtractedDocument,
+    content_hash: &str,
+    source_path: &str,
+    access: &Access,
+    passage_chars: usize,
+) -> (Document, Vec<Passage>) {
+    let id = document_id(content_hash, &extracted.key);
+    let document = Document {
+        id: id.clone(),
+        title: extracted.title.clone(),
+        doc_type: extracted.doc_type,
+        issuer: extracted.issuer.clone(),
+        issued: extracted.issued,
+        number: extracted.number.clone(),
+        source_path: source_path.to_string(),
+        content_hash: content_hash.to_string(),
+        access: access.clone(),
+    };
+    let passages = crate::chunk::chunk(&id, extracted, passage_chars);
+    (document, passages)
+}
+
+/// Adds documents to both stores: keyword passages and embedded vectors.
+pub fn write_documents(
+    keyword: &mut crate::keyword::KeywordWriter<'_>,
+    vectors: &dyn VectorStore,
+    embedder: &Embedder,
+    docs: &[(Document, Vec<Passage>)],
+) -> Result<usize> {
+    let mut count = 0;
+    for (doc, passages) in docs {
+        keyword.add(doc, passages)?;
+        let texts: Vec<String> = passages.iter().map(|p| embedding_text(doc, p)).collect();
+        let vecs = embedder.embed_passages(&texts)?;
+        let points: Vec<VectorPoint> = passages
+            .iter()
+            .zip(vecs)
+            .map(|(p, vector)| VectorPoint { payload: payload(doc, p), vector })
+            .collect();
+        vectors.upsert(&points)?;
+        count += passages.len();
+    }
+    Ok(count)
+}
+
+/// One failed file in a run report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub path: String,
+    pub reason: String,
+}
+
+/// One file in a run report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileItem {
+    pub path: String,
+}
+
+/// The JSON report of an indexer run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunReport {
+    pub dry_run: bool,
+    pub generation: Option<u64>,
+    pub added: Vec<FileItem>,
+    pub updated: Vec<FileItem>,
+    pub deleted: Vec<FileItem>,
+    pub moved: Vec<FileItem>,
+    pub unchanged: Vec<FileItem>,
+    pub failed: Vec<Failure>,
+    pub documents: usize,
+    pub passages: usize,
+    pub passages_written: usize,
+    pub seconds: f64,
+    pub extract_seconds: f64,
+    pub write_seconds: f64,
+    pub optimize_seconds: f64,
+    pub passages_per_second: f64,
+    /// A stale lock left by a process that no longer runs was taken over.
+    pub stale_lock_taken_over: bool,
+}
+
+/// Options of an indexer run.
+pub struct RunOptions<'a> {
+    pub sources: &'a [PathBuf],
+    pub dry_run: bool,
+    /// Called with (files done, files total, current path) for progress display.
+    pub progress: &'a (dyn Fn(usize, usize, &str) + Sync),
+}
+
+/// Holds the indexer lock for the duration of a run.
+pub struct RunLock {
+    file: fs::File,
+    pub stale: bool,
+}
+
+impl RunLock {
+    /// Takes the lock in `root`, or explains who holds it. The lock is an OS file lock, so it is
+    /// released when its holder dies; a lock file whose recorded process is gone is "stale".
+    pub fn acquire(root: &Path) -> Result<RunLock> {
+        use fs2::FileExt;
+        fs::create_dir_all(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+        let path = root.join(LOCK);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let mut previous = String::new();
+        let _ = file.read_to_string(&mut previous);
+        if file.try_lock_exclusive().is_err() {
+            return Err(Error::Index(format!(
+                "another indexer run holds {} (pid {}); wait for it to finish",
+                path.display(),
+                previous.trim()
+            )));
+        }
+        let stale = !previous.trim().is_empty();
+        file.set_len(0).map_err(|e| Error::io("truncating the lock file", e))?;
+        file.write_all(std::process::id().to_string().as_bytes()).map_err(|e| Error::io("writing the lock file", e))?;
+        file.sync_all().map_err(|e| Error::io("syncing the lock file", e))?;
+        Ok(RunLock { file, stale })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // An empty lock file marks a clean exit; a pid left behind marks a crash.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Copies a directory tree; with `link`, files are hard-linked (tantivy files are immutable).
+fn copy_tree(from: &Path, to: &Path, link: bool) -> Result<()> {
+    fs::create_dir_all(to).map_err(|e| Error::io(format!("creating {}", to.display()), e))?;
+    for entry in fs::read_dir(from).map_err(|e| Error::io(format!("reading {}", from.display()), e))? {
+        let entry = entry.map_err(|e| Error::io("reading a directory entry", e))?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let ty = entry.file_type().map_err(|e| Error::io("reading a file type", e))?;
+        if ty.is_dir() {
+            copy_tree(&src, &dst, link)?;
+        } else if link && fs::hard_link(&src, &dst).is_ok() {
+        } else {
+            fs::copy(&src, &dst).map_err(|e| Error::io(format!("copying {}", src.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Lists the supported files under the sources, sorted for a deterministic run.
+fn walk(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = Vec::new();
+    for s in sources {
+        let abs = fs::canonicalize(s).map_err(|e| Error::io(format!("source folder {}", s.display()), e))?;
+        stack.push(abs);
+    }
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if dir.is_file() => {
+                let _ = e;
+                files.push(dir);
+                continue;
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() && ingest::is_supported(&path) => files.push(path),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Finds which source root a file belongs to (for access rule inheritance).
+fn root_of<'a>(roots: &'a [PathBuf], file: &'a Path) -> &'a Path {
+    roots.iter().filter(|r| file.starts_with(r)).max_by_key(|r| r.as_os_str().len()).map_or(file, |r| r.as_path())
+}
+
+/// Runs the indexer: brings the index in line with `sources`.
+pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, opts: &RunOptions<'_>) -> Result<RunReport> {
+    let started = Instant::now();
+    let index_dir = IndexDir::new(config.index_dir());
+    let lock = RunLock::acquire(&index_dir.root)?;
+    let mut report = RunReport { dry_run: opts.dry_run, stale_lock_taken_over: lock.stale, ..Default::default() };
+
+    let current = index_dir.current();
+    let old_state = match current {
+        Some(id) => read_state(&index_dir.generation_dir(id).join(STATE))?,
+        None => State::default(),
+    };
+    let roots: Vec<PathBuf> = opts
+        .sources
+        .iter()
+        .map(|s| fs::canonicalize(s).map_err(|e| Error::io(format!("source folder {}", s.display()), e)))
+        .collect::<Result<_>>()?;
+    let files = walk(&roots)?;
+
+    // Plan: hash every file and compare with the manifest.
+    struct Planned {
+        path: PathBuf,
+        key: String,
+        hash: String,
+        size: u64,
+        access: Access,
+    }
+    let mut planned = Vec::new();
+    for path in &files {
+        let key = path.to_string_lossy().to_string();
+        let root = root_of(&roots, path);
+        let access = match ingest::access::resolve_access(root, path, &config.indexer.default_access) {
+            Ok(a) => a,
+            Err(e) => {
+                report.failed.push(Failure { path: key, reason: e.to_string() });
+                continue;
+            }
+        };
+        match hash_file(path) {
+            Ok((hash, size)) => planned.push(Planned { path: path.clone(), key, hash, size, access }),
+            Err(e) => report.failed.push(Failure { path: key, reason: format!("cannot read: {e}") }),
+        }
+    }
+    let seen: HashSet<&str> = planned.iter().map(|p| p.key.as_str()).collect();
+    // Content hashes of files that disappeared: a new path with one of them is a move.
+    let mut vanished: HashMap<(String, Access), (String, FileEntry)> = HashMap::new();
+    for (path, entry) in &old_state.files {
+        if !seen.contains(path.as_str()) && !report.failed.iter().any(|f| &f.path == path) {
+            vanished.insert((entry.hash.clone(), entry.access.clone()), (path.clone(), entry.clone()));
+        }
+    }
+
+    let mut new_state = old_state.clone();
+    let mut to_extract: Vec<&Planned> = Vec::new();
+    for p in &planned {
+        match old_state.files.get(&p.key) {
+            Some(e) if e.hash == p.hash && e.access == p.access => report.unchanged.push(FileItem { path: p.key.clone() }),
+            Some(_) => {
+                report.updated.push(FileItem { path: p.key.clone() });
+                to_extract.push(p);
+            }
+            None => {
+                if let Some((old_path, entry)) = vanished.remove(&(p.hash.clone(), p.access.clone())) {
+                    report.moved.push(FileItem { path: format!("{old_path} -> {}", p.key) });
+                    for id in &entry.doc_ids {
+                        if let Some(d) = new_state.documents.get_mut(id) {
+                            d.source_path = p.key.clone();
+                        }
+                    }
+                    new_state.files.remove(&old_path);
+                    new_state.files.insert(p.key.clone(), entry);
+                } else {
+                    report.added.push(FileItem { path: p.key.clone() });
+                    to_extract.push(p);
+                }
+            }
+        }
+    }
+    for (old_path, entry) in vanished.values() {
+        report.deleted.push(FileItem { path: old_path.clone() });
+        let _ = entry;
+    }
+    report.deleted.sort_by(|a, b| a.path.cmp(&b.path));
+
+    if opts.dry_run {
+        report.documents = old_state.documents.len();
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let embedder = embedder.ok_or_else(|| Error::Index("an embedder is needed to write the index".into()))?;
+
+    // New generation: a copy of the current one.
+    let next = index_dir.generations().last().copied().unwrap_or(0).max(current.unwrap_or(0)) + 1;
+    for id in index_dir.generations() {
+        if Some(id) != current && id > current.unwrap_or(0) {
+            // Left behind by a crashed run.
+            let _ = fs::remove_dir_all(index_dir.generation_dir(id));
+        }
+    }
+    let gen_dir = index_dir.generation_dir(next);
+    if let Some(id) = current {
+        let from = index_dir.generation_dir(id);
+        copy_tree(&from.join("keyword"), &gen_dir.join("keyword"), true)?;
+        if from.join("vectors").exists() {
+            copy_tree(&from.join("vectors"), &gen_dir.join("vectors"), false)?;
+        }
+    }
+    fs::create_dir_all(&gen_dir).map_err(|e| Error::io(format!("creating {}", gen_dir.display()), e))?;
+    let keyword = KeywordIndex::open_or_create(&gen_dir.join("keyword"), analyzers)?;
+    let vectors = open_vectors(&gen_dir, config)?;
+    let mut writer = keyword.writer()?;
+
+    // Deletions first: documents whose file vanished or changed.
+    let doc_refs = |state: &State, id: &str| state.files.values().filter(|e| e.doc_ids.iter().any(|d| d == id)).count();
+    let mut removed_docs: Vec<String> = Vec::new();
+    for item in &report.deleted {
+        if let Some(entry) = new_state.files.remove(&item.path) {
+            removed_docs.extend(entry.doc_ids);
+        }
+    }
+    let extract_opts = ExtractOptions {
+        max_bytes: config.indexer.max_file_bytes,
+        ocr: config.indexer.ocr,
+        timeout: Duration::from_secs(config.indexer.file_timeout_secs),
+        ..ExtractOptions::default()
+    };
+    let total = to_extract.len();
+    let mut extract_seconds = 0.0;
+    let mut write_seconds = 0.0;
+    for (i, p) in to_extract.iter().enumerate() {
+        (opts.progress)(i, total, &p.key);
+        let t = Instant::now();
+        let extracted = ingest::extract(&p.path, &extract_opts);
+        extract_seconds += t.elapsed().as_secs_f64();
+        let extracted = match extracted {
+            Ok(docs) if docs.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => docs,
+            Ok(_) => {
+                report.failed.push(Failure { path: p.key.clone(), reason: "no text found in the file".into() });
+                continue;
+            }
+            Err(e) => {
+                // The previous version (if any) stays indexed.
+                report.failed.push(Failure { path: p.key.clone(), reason: e.to_string() });
+                continue;
+            }
+        };
+        let t = Instant::now();
+        let built: Vec<(Document, Vec<Passage>)> = extracted
+            .iter()
+            .map(|d| build_document(d, &p.hash, &p.key, &p.access, config.indexer.passage_chars))
+            .filter(|(_, passages)| !passages.is_empty())
+            .collect();
+        if let Some(old) = new_state.files.remove(&p.key) {
+            removed_docs.extend(old.doc_ids);
+        }
+        let mut fresh = Vec::new();
+        for (doc, passages) in built {
+            if new_state.documents.contains_key(&doc.id) && !removed_docs.contains(&doc.id) {
+                continue; // identical content already indexed from another path
+            }
+            removed_docs.retain(|d| d != &doc.id);
+            fresh.push((doc, passages));
+        }
+        let ids: Vec<String> = fresh.iter().map(|(d, _)| d.id.clone()).collect();
+        for (doc, _) in &fresh {
+            // Re-adding after a failed earlier attempt must not duplicate passages.
+            writer.delete_document(&doc.id);
+            vectors.delete_documents(std::slice::from_ref(&doc.id))?;
+        }
+        report.passages_written += write_documents(&mut writer, vectors.as_ref(), embedder, &fresh)?;
+        for (doc, _) in fresh {
+            new_state.documents.insert(doc.id.clone(), doc);
+        }
+        new_state.files.insert(
+            p.key.clone(),
+            FileEntry { hash: p.hash.clone(), size: p.size, access: p.access.clone(), doc_ids: ids },
+        );
+        write_seconds += t.elapsed().as_secs_f64();
+    }
+    (opts.progress)(total, total, "");
+    removed_docs.sort();
+    removed_docs.dedup();
+    let removed: Vec<String> = removed_docs.into_iter().filter(|id| doc_refs(&new_state, id) == 0).collect();
+    for id in &removed {
+        writer.delete_document(id);
+        new_state.documents.remove(id);
+    }
+    if !removed.is_empty() {
+        vectors.delete_documents(&removed)?;
+    }
+    writer.commit()?;
+    let t = Instant::now();
+    vectors.flush()?;
+    vectors.optimize()?;
+    vectors.flush()?;
+    report.optimize_seconds = t.elapsed().as_secs_f64();
+
+    new_state.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    let state_path = gen_dir.join(STATE);
+    let bytes = serde_json::to_vec_pretty(&new_state).map_err(|e| Error::Index(e.to_string()))?;
+    let mut f = fs::File::create(&state_path).map_err(|e| Error::io("writing state.json", e))?;
+    f.write_all(&bytes).map_err(|e| Error::io("writing state.json", e))?;
+    f.sync_all().map_err(|e| Error::io("syncing state.json", e))?;
+    drop(vectors);
+    drop(keyword);
+    sync_dir(&gen_dir)?;
+    index_dir.publish(next)?;
+
+    // Keep the previous generation(s) for services that still read them.
+    let keep = config.indexer.keep_generations;
+    let older: Vec<u64> = index_dir.generations().into_iter().filter(|g| *g < next).collect();
+    if older.len() > keep {
+        for id in &older[..older.len() - keep] {
+            let _ = fs::remove_dir_all(index_dir.generation_dir(*id));
+        }
+    }
+
+    report.generation = Some(next);
+    report.documents = new_state.documents.len();
+    report.passages = keyword_count(&index_dir, next, analyzers)?;
+    report.extract_seconds = extract_seconds;
+    report.write_seconds = write_seconds;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.passages_per_second = if write_seconds > 0.0 { report.passages_written as f64 / write_seconds } else { 0.0 };
+    drop(lock);
+    Ok(report)
+}
+
+fn keyword_count(index_dir: &IndexDir, id: u64, analyzers: &Analyzers) -> Result<usize> {
+    let k = KeywordIndex::open_or_create(&index_dir.generation_dir(id).join("keyword"), analyzers)?;
+    Ok(k.num_passages() as usize)
+}

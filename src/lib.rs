@@ -1,0 +1,40 @@
+//! shirabe (調べ) — on-premises retrieval-augmented search for Japanese administrative documents.
+//!
+//! The library is laid out along the pipeline, one module per stage:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the one TOML file plus `SHIRABE_*` environment overrides |
+//! | [`text`] | Japanese text normalisation (NFKC, CJK whitespace repair, 旧字体, 和暦 dates) |
+//! | [`ingest`] | turning files (PDF, HTML/Markdown/text, e-Gov law XML, minutes JSONL) into documents |
+//! | [`model`] | the domain types shared by every stage: documents, passages, access labels |
+//! | [`chunk`] | cutting documents into passages with citations and offsets |
+//! | [`analysis`] | tokenisers: lindera (IPADIC, Decompose) and character bigrams |
+//! | [`embed`] | the multilingual E5 embedder over fastembed |
+//! | [`keyword`] | the tantivy index and BM25 queries built from analyser tokens |
+//! | [`vector`] | the vector store: embedded Qdrant engine or Qdrant server |
+//! | [`search`] | hybrid retrieval: both sides, filters, reciprocal rank fusion, snippets |
+//! | [`eval`] | the retrieval evaluation harness (Recall/MRR/nDCG@10) |
+//! | [`api`] | the axum HTTP service |
+
+pub mod access;
+pub mod analysis;
+pub mod answer;
+pub mod api;
+pub mod audit;
+pub mod chunk;
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod eval;
+pub mod index;
+pub mod ingest;
+pub mod keyword;
+pub mod model;
+pub mod query;
+pub mod search;
+pub mod text;
+pub mod vector;
+
+pub use config::Config;
+pub use error::{Error, Result};

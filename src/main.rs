@@ -1,0 +1,234 @@
+//! The `shirabe` command: serve the API and page, evaluate retrieval, and setup helpers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use shirabe::access::Users;
+use shirabe::analysis::Analyzers;
+use shirabe::config::Config;
+use shirabe::embed::Embedder;
+use shirabe::index::Generation;
+use shirabe::query::QueryExpander;
+use shirabe::search::Mode;
+
+const CONFIG_HELP: &str = "\
+Configuration: one TOML file (--config, $SHIRABE_CONFIG, or ./shirabe.toml) with environment
+overrides: SHIRABE_DATA_DIR, SHIRABE_INDEX_DIR, SHIRABE_USERS_FILE, SHIRABE_SERVER__LISTEN,
+SHIRABE_SERVER__WORKER_THREADS, SHIRABE_EMBEDDING__THREADS, SHIRABE_EMBEDDING__BATCH_SIZE,
+SHIRABE_VECTOR__BACKEND (embedded|qdrant), SHIRABE_VECTOR__QDRANT_URL, SHIRABE_SEARCH__RRF_K, …
+(any key: SHIRABE_<SECTION>__<KEY>). See shirabe.example.toml and the README.";
+
+/// shirabe (調べ): on-premises search and grounded answers over Japanese administrative documents.
+#[derive(Parser)]
+#[command(version, after_help = CONFIG_HELP)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the configuration).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the search/answer API and the officials' page.
+    Serve {
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Evaluate retrieval on a document set: prints one JSON line per mode.
+    Eval {
+        #[arg(long)]
+        docs: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long)]
+        qrels: PathBuf,
+        /// keyword, vector, hybrid or all.
+        #[arg(long, default_value = "all")]
+        mode: String,
+        /// Evaluate only the first N queries (0 = all).
+        #[arg(long, default_value_t = 0)]
+        max_queries: usize,
+        /// Disable the synonym list (to measure what it adds).
+        #[arg(long)]
+        no_synonyms: bool,
+    },
+    /// Check that setup produced a working dictionary, model and ONNX Runtime.
+    Check,
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print the sha256 of a bearer token, for the users file.
+    HashToken { token: String },
+    /// Setup helpers (called by `make setup`).
+    #[command(subcommand)]
+    Setup(SetupCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; names the first edited, removed or reordered record.
+    Verify {
+        /// Audit directory (default: <data_dir>/audit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SetupCommand {
+    /// Build the lindera IPADIC dictionary from Debian's mecab-ipadic sources.
+    Dictionary {
+        #[arg(long, default_value = "/usr/share/mecab/dic/ipadic")]
+        source: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn load_embedder(config: &Config) -> Result<Embedder> {
+    Ok(Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?)
+}
+
+fn load_expander(config: &Config) -> Result<QueryExpander> {
+    let user_list = config.search.synonyms.clone().unwrap_or_else(|| config.data_dir.join("synonyms.toml"));
+    if user_list.exists() {
+        Ok(QueryExpander::from_file(&user_list)?)
+    } else {
+        Ok(QueryExpander::builtin())
+    }
+}
+
+fn main() {
+    shirabe_logging();
+    let cli = Cli::parse();
+    if let Err(err) = run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn shirabe_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve { listen } => serve(config, listen),
+        Command::Eval { docs, queries, qrels, mode, max_queries, no_synonyms } => {
+            let modes = match mode.as_str() {
+                "all" => vec![Mode::Keyword, Mode::Vector, Mode::Hybrid],
+                "keyword" => vec![Mode::Keyword],
+                "vector" => vec![Mode::Vector],
+                "hybrid" => vec![Mode::Hybrid],
+                other => bail!("unknown mode {other:?}: use keyword, vector, hybrid or all"),
+            };
+            let analyzers = Analyzers::load(&config.dict_dir())?;
+            let embedder = load_embedder(&config)?;
+            let expander = if no_synonyms { QueryExpander::without_synonyms() } else { load_expander(&config)? };
+            let opts = shirabe::eval::EvalOptions {
+                docs: &docs,
+                queries: &queries,
+                qrels: &qrels,
+                modes,
+                search: config.search.clone(),
+                expander,
+                passage_chars: config.indexer.passage_chars,
+                max_queries,
+            };
+            for result in shirabe::eval::evaluate(&analyzers, &embedder, &opts)? {
+                println!("{}", serde_json::to_string(&result)?);
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let analyzers = Analyzers::load(&config.dict_dir())?;
+            let tokens = analyzers.ja_tokens(&shirabe::analysis::prepare("住民票の写しの交付手数料"));
+            println!("dictionary ok: {}", tokens.join(" / "));
+            let embedder = load_embedder(&config)?;
+            let v = embedder.embed_query("住民票の写しの交付手数料はいくらですか")?;
+            println!("embedder ok: {} dimensions", v.len());
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { dir }) => {
+            let dir = dir.unwrap_or_else(|| config.audit_dir());
+            match shirabe::audit::verify(&dir) {
+                Ok(n) => {
+                    println!("audit log intact: {n} records");
+                    Ok(())
+                }
+                Err(e) => bail!("audit log damaged: {e}"),
+            }
+        }
+        Command::HashToken { token } => {
+            println!("{}", shirabe::access::token_hash(&token));
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Dictionary { source, out }) => {
+            shirabe::analysis::build_dictionary(&source, &out)?;
+            println!("built the IPADIC dictionary in {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    let addr: std::net::SocketAddr =
+        config.server.listen.parse().with_context(|| format!("server.listen {:?} is not an address:port", config.server.listen))?;
+    let analyzers = Analyzers::load(&config.dict_dir())?;
+    let embedder = Arc::new(load_embedder(&config)?);
+    let users_file = config.users_file();
+    let users = if users_file.exists() {
+        Users::load(&users_file)?
+    } else {
+        tracing::warn!(path = %users_file.display(), "no users file: every /api request will be refused (401)");
+        Users::default()
+    };
+    let generation = Generation::open_current(&config, &analyzers)
+        .context("cannot open the current index generation")?
+        .map(Arc::new);
+    if generation.is_none() {
+        tracing::warn!(index = %config.index_dir().display(), "no index yet: serving an empty index until shirabe-indexer publishes one");
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.server.worker_threads > 0 {
+        runtime.worker_threads(config.server.worker_threads);
+    }
+    let runtime = runtime.enable_all().build()?;
+    let state = Arc::new(shirabe::api::AppState {
+        expander: load_expander(&config)?,
+        web_dir: std::env::var_os("SHIRABE_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web")),
+        permits: tokio::sync::Semaphore::new(16),
+        audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
+        answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
+        config,
+        analyzers,
+        embedder,
+        users,
+        generation: parking_lot::RwLock::new(generation),
+    });
+    runtime.block_on(async move {
+        let addr_for_log = addr;
+        shirabe::api::serve(state, addr).await.with_context(|| format!("cannot listen on {addr_for_log}"))
+    })
+}

@@ -1,0 +1,174 @@
+//! Domain types shared by every stage: what a document is, what a passage is, and who may see it.
+//!
+//! A [`Document`] is one source unit (a circular, a law, one meeting's minutes); it is cut into
+//! [`Passage`]s, the unit that is indexed, retrieved, cited and access-checked. Passage ids are
+//! derived from the document id and the passage's position, so re-indexing the same text gives
+//! the same ids.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// The kind of administrative document, as officials file them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocType {
+    /// 法令 (e-Gov law XML).
+    Law,
+    /// 告示.
+    Notice,
+    /// 通知・通達・事務連絡.
+    Circular,
+    /// 白書.
+    WhitePaper,
+    /// ガイドライン・指針・計画.
+    Guideline,
+    /// 会議録.
+    Minutes,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+impl DocType {
+    /// The stable name used in the index, the API and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocType::Law => "law",
+            DocType::Notice => "notice",
+            DocType::Circular => "circular",
+            DocType::WhitePaper => "white_paper",
+            DocType::Guideline => "guideline",
+            DocType::Minutes => "minutes",
+            DocType::Other => "other",
+        }
+    }
+
+    /// The Japanese label shown to officials.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            DocType::Law => "法令",
+            DocType::Notice => "告示",
+            DocType::Circular => "通知・通達",
+            DocType::WhitePaper => "白書",
+            DocType::Guideline => "指針・計画",
+            DocType::Minutes => "会議録",
+            DocType::Other => "その他",
+        }
+    }
+
+    /// Parses [`DocType::as_str`] back.
+    pub fn parse(s: &str) -> Option<DocType> {
+        Some(match s {
+            "law" => DocType::Law,
+            "notice" => DocType::Notice,
+            "circular" => DocType::Circular,
+            "white_paper" => DocType::WhitePaper,
+            "guideline" => DocType::Guideline,
+            "minutes" => DocType::Minutes,
+            "other" => DocType::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// Who may see a document: a classification level (機密性1/2/3) and groups.
+///
+/// A passage is visible to a caller when `level <= clearance` and either `groups` is empty or
+/// it shares a group with the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Access {
+    /// 機密性 level: 1 (public inside the office) to 3 (most restricted).
+    pub level: u8,
+    /// Groups allowed to see the document; empty means everyone with enough clearance.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access { level: 1, groups: Vec::new() }
+    }
+}
+
+/// One indexed document's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Document {
+    /// Stable id (derived from the source path, plus a suffix for multi-document files).
+    pub id: String,
+    pub title: String,
+    pub doc_type: DocType,
+    /// 発出者 / 所管 (e.g. 厚生労働省保険局).
+    pub issuer: Option<String>,
+    /// Issue or promulgation date.
+    pub issued: Option<NaiveDate>,
+    /// 文書番号 / 法令番号 (e.g. 厚生労働省告示第五十九号).
+    pub number: Option<String>,
+    /// Path of the source file relative to its source root.
+    pub source_path: String,
+    /// sha256 of the source file's bytes.
+    pub content_hash: String,
+    pub access: Access,
+}
+
+/// The unit of retrieval and citation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Passage {
+    /// Deterministic id: `<doc id>#<ordinal>`.
+    pub id: String,
+    pub doc_id: String,
+    /// Position of the passage within its document, from 0.
+    pub ordinal: u32,
+    /// The passage text exactly as stored and shown (normalised).
+    pub text: String,
+    /// 1-based PDF page, where the source has pages.
+    pub page: Option<u32>,
+    /// Citation anchor: 第十七条第二項, a heading, or a speaker.
+    pub anchor: Option<String>,
+    /// Character offsets of `text` within the document's full normalised text.
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Passage {
+    /// The deterministic id of the `ordinal`-th passage of `doc_id`.
+    pub fn make_id(doc_id: &str, ordinal: u32) -> String {
+        format!("{doc_id}#{ordinal}")
+    }
+}
+
+/// What a search may return: the caller's rights plus the user's own filters. Both engines apply
+/// it inside the search, before top-k.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Caller clearance: passages with a higher level are invisible.
+    pub max_level: u8,
+    /// Caller groups: a passage is visible when its groups are empty or intersect these.
+    pub groups: Vec<String>,
+    /// [`DocType::as_str`] values; empty means any.
+    pub doc_types: Vec<String>,
+    /// Issuing bodies; empty means any.
+    pub issuers: Vec<String>,
+    /// Inclusive bounds on the issue date, in days since 1970-01-01.
+    pub issued_from: Option<i64>,
+    pub issued_to: Option<i64>,
+    /// Restrict to these documents.
+    pub doc_ids: Option<Vec<String>>,
+}
+
+impl Filter {
+    /// A filter for a caller with `clearance` and `groups` and no other restriction.
+    pub fn for_caller(clearance: u8, groups: Vec<String>) -> Filter {
+        Filter { max_level: clearance, groups, doc_types: Vec::new(), issuers: Vec::new(), issued_from: None, issued_to: None, doc_ids: None }
+    }
+
+    /// Everything (tools and evaluation only, never for a request).
+    pub fn unrestricted() -> Filter {
+        Filter::for_caller(u8::MAX, Vec::new())
+    }
+
+    /// Whether a document with `access` passes the access part of this filter.
+    pub fn allows(&self, access: &Access) -> bool {
+        access.level <= self.max_level
+            && (access.groups.is_empty() || access.groups.iter().any(|g| self.groups.contains(g)))
+    }
+}

@@ -1,0 +1,127 @@
+//! Query normalisation for Japanese administrative language: 和暦 ↔ 西暦 years and an editable
+//! synonym/abbreviation list. Width, case and 旧字体 are handled by [`crate::analysis::prepare`]
+//! on both the index and the query side; this module only *adds* alternative forms to the
+//! question, so an expansion can widen recall but never removes the user's own words.
+
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+const BUILTIN_SYNONYMS: &str = include_str!("synonyms.toml");
+
+/// Eras with the Gregorian year of their first year (元年).
+const ERAS: &[(&str, i32)] = &[("令和", 2019), ("平成", 1989), ("昭和", 1926), ("大正", 1912), ("明治", 1868)];
+
+#[derive(Debug, Deserialize)]
+struct SynonymFile {
+    #[serde(default)]
+    group: Vec<SynonymGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SynonymGroup {
+    terms: Vec<String>,
+}
+
+/// Expands questions with alternative forms.
+#[derive(Debug)]
+pub struct QueryExpander {
+    groups: Vec<Vec<String>>,
+    era_year: Regex,
+    western_year: Regex,
+}
+
+impl QueryExpander {
+    /// The built-in synonym list.
+    pub fn builtin() -> QueryExpander {
+        Self::from_toml(BUILTIN_SYNONYMS).unwrap_or_else(|_| Self::with_groups(Vec::new()))
+    }
+
+    /// Loads a synonym list from a TOML file (`[[group]] terms = [...]`).
+    pub fn from_file(path: &Path) -> Result<QueryExpander> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        Self::from_toml(&text).map_err(|e| Error::InvalidQuery(format!("synonym list {}: {e}", path.display())))
+    }
+
+    /// A list without synonyms (dates only), for measuring what the list adds.
+    pub fn without_synonyms() -> QueryExpander {
+        Self::with_groups(Vec::new())
+    }
+
+    fn from_toml(text: &str) -> std::result::Result<QueryExpander, toml::de::Error> {
+        let file: SynonymFile = toml::from_str(text)?;
+        let groups = file
+            .group
+            .into_iter()
+            .map(|g| g.terms.iter().map(|t| crate::analysis::prepare(t)).collect())
+            .collect();
+        Ok(Self::with_groups(groups))
+    }
+
+    fn with_groups(groups: Vec<Vec<String>>) -> QueryExpander {
+        QueryExpander {
+            groups,
+            // Digits are ASCII here: expansion runs on NFKC-normalised text.
+            era_year: Regex::new(r"(令和|平成|昭和|大正|明治)(元|[0-9]{1,2})年").expect("static regex"),
+            western_year: Regex::new(r"(1[89][0-9]{2}|20[0-9]{2})年").expect("static regex"),
+        }
+    }
+
+    /// The question plus alternative forms, separated by spaces.
+    pub fn expand(&self, question: &str) -> String {
+        let normalized = crate::analysis::prepare(question);
+        let mut extra: Vec<String> = Vec::new();
+        for cap in self.era_year.captures_iter(&normalized) {
+            let era = ERAS.iter().find(|(name, _)| *name == &cap[1]);
+            let n = if &cap[2] == "元" { Some(1) } else { cap[2].parse::<i32>().ok() };
+            if let (Some((_, first)), Some(n)) = (era, n) {
+                extra.push(format!("{}年", first + n - 1));
+            }
+        }
+        for cap in self.western_year.captures_iter(&normalized) {
+            if let Ok(year) = cap[1].parse::<i32>() {
+                if let Some((name, first)) = ERAS.iter().find(|(_, first)| year >= *first) {
+                    let n = year - first + 1;
+                    extra.push(if n == 1 { format!("{name}元年") } else { format!("{name}{n}年") });
+                }
+            }
+        }
+        for group in &self.groups {
+            if group.iter().any(|t| normalized.contains(t.as_str())) {
+                extra.extend(group.iter().filter(|t| !normalized.contains(t.as_str())).cloned());
+            }
+        }
+        if extra.is_empty() {
+            question.to_string()
+        } else {
+            format!("{question} {}", extra.join(" "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn era_and_western_years_expand_both_ways() {
+        let e = QueryExpander::without_synonyms();
+        assert_eq!(e.expand("令和6年の手数料"), "令和6年の手数料 2024年");
+        assert_eq!(e.expand("令和６年"), "令和６年 2024年");
+        assert_eq!(e.expand("2019年の通知"), "2019年の通知 令和元年");
+        assert_eq!(e.expand("平成元年"), "平成元年 1989年");
+        assert_eq!(e.expand("1990年"), "1990年 平成2年");
+        assert_eq!(e.expand("手数料"), "手数料");
+    }
+
+    #[test]
+    fn synonyms_add_the_other_terms() {
+        let e = QueryExpander::builtin();
+        let out = e.expand("マイナ保険証はいつから");
+        assert!(out.contains("マイナンバーカードの健康保険証利用"), "{out}");
+        assert!(out.starts_with("マイナ保険証はいつから"));
+    }
+}

@@ -1,0 +1,526 @@
+//! [`ServerStore`]: the same store on a Qdrant server or cluster, over gRPC with `qdrant-client`.
+//!
+//! `qdrant-client` is async. The store owns a small multi-thread tokio runtime (2 workers) and
+//! every trait method spawns its request there and waits on a channel, so the methods are plain
+//! blocking calls that work from any thread, even one that is itself inside a tokio runtime (where
+//! `Runtime::block_on` would panic). They do block the calling thread: async callers should use
+//! `tokio::task::spawn_blocking`, exactly as for tantivy searches, rather than calling from an async
+//! worker.
+//!
+//! Writes use `wait=true`, so a returned `upsert`/`delete_documents` is applied and in the server's
+//! WAL; `flush` therefore has nothing to do. `optimize` waits until the server's own background
+//! optimizers report the collection green.
+
+use std::future::Future;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qdrant_client::qdrant::{
+    vectors_config, CollectionStatus, Condition, CountPointsBuilder, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, DeleteCollectionBuilder, DeletePointsBuilder, Distance,
+    FieldType, Filter, OptimizersConfigDiffBuilder, PayloadIncludeSelector, PointStruct,
+    QueryPointsBuilder, Range, ScrollPointsBuilder, UpdateCollectionBuilder, UpsertPointsBuilder,
+    Value,
+};
+use qdrant_client::{Payload, Qdrant, QdrantError};
+
+use super::{
+    field, filter_is_unsatisfiable, point_uuid_string, prepare_points, validate_vector, IndexKind,
+    VectorError, VectorFilter, VectorHit, VectorPoint, VectorStore, CONFIG_KEY_QDRANT_COLLECTION,
+    CONFIG_KEY_QDRANT_URL, DIM, INDEXED_FIELDS,
+};
+
+/// Points per upsert request.
+const UPSERT_CHUNK: usize = 256;
+/// Document ids per delete request.
+const DELETE_CHUNK: usize = 512;
+/// Points per scroll page.
+const SCROLL_PAGE: u32 = 512;
+/// Per-request timeout (an upsert of a chunk, a search).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `optimize` waits for the server's optimizers to finish.
+const OPTIMIZE_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+const OPTIMIZE_POLL: Duration = Duration::from_millis(500);
+
+/// A vector store on a Qdrant server (see the module docs).
+pub struct ServerStore {
+    client: Arc<Qdrant>,
+    /// `Some` until `Drop`, which shuts it down without blocking (dropping a runtime normally
+    /// blocks, and panics when that happens on an async worker thread).
+    runtime: Option<tokio::runtime::Runtime>,
+    url: String,
+    collection: String,
+    server_version: String,
+}
+
+impl std::fmt::Debug for ServerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerStore")
+            .field("url", &self.url)
+            .field("collection", &self.collection)
+            .field("server_version", &self.server_version)
+            .finish()
+    }
+}
+
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ServerStore>();
+};
+
+impl ServerStore {
+    /// Connects to the gRPC endpoint `url` (e.g. `http://127.0.0.1:6334`), checks that the server
+    /// answers, and creates `collection` (384-d, Cosine) and its payload indexes if missing. An
+    /// existing collection with other vector parameters is an error, never silently reused.
+    pub fn connect(
+        url: &str,
+        collection: &str,
+        api_key: Option<String>,
+    ) -> Result<Self, VectorError> {
+        let unreachable = |reason: String| VectorError::Unreachable {
+            url: url.to_owned(),
+            config_key: CONFIG_KEY_QDRANT_URL,
+            reason,
+        };
+        if collection.is_empty() {
+            return Err(VectorError::Server {
+                url: url.to_owned(),
+                collection: String::new(),
+                operation: "connect",
+                reason: format!(
+                    "the collection name is empty (config key `{CONFIG_KEY_QDRANT_COLLECTION}`)"
+                ),
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("shirabe-qdrant")
+            .enable_all()
+            .build()
+            .map_err(|e| unreachable(format!("cannot start the client runtime: {e}")))?;
+        let client = Qdrant::from_url(url)
+            .api_key(api_key)
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            // The built-in check prints to stdout; we run our own health check below.
+            .skip_compatibility_check()
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let mut store = ServerStore {
+            client: Arc::new(client),
+            runtime: Some(runtime),
+            url: url.to_owned(),
+            collection: collection.to_owned(),
+            server_version: String::new(),
+        };
+        let health = store.call("health check", |c, _| async move { c.health_check().await })?;
+        store.server_version = health.version;
+        store.ensure_collection()?;
+        Ok(store)
+    }
+
+    /// The server's version, as reported by its health check.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// The collection this store reads and writes.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// Deletes the whole collection (used by tests to clean up; the indexer never calls it).
+    pub fn delete_collection(&self) -> Result<(), VectorError> {
+        self.call("delete collection", |c, name| async move {
+            c.delete_collection(DeleteCollectionBuilder::new(name))
+                .await
+        })?;
+        Ok(())
+    }
+
+    fn ensure_collection(&self) -> Result<(), VectorError> {
+        let exists = self.call("check collection", |c, name| async move {
+            c.collection_exists(name).await
+        })?;
+        if !exists {
+            let created = self.call("create collection", |c, name| async move {
+                c.create_collection(CreateCollectionBuilder::new(name).vectors_config(
+                    qdrant_client::qdrant::VectorParamsBuilder::new(DIM as u64, Distance::Cosine),
+                ))
+                .await
+            });
+            // Another process may have created it in the meantime; that is fine if it is compatible.
+            if let Err(e) = created {
+                let exists_now = self.call("check collection", |c, name| async move {
+                    c.collection_exists(name).await
+                })?;
+                if !exists_now {
+                    return Err(e);
+                }
+            }
+        }
+        self.check_vector_params()?;
+        for (name, kind) in INDEXED_FIELDS {
+            let field_type = match kind {
+                IndexKind::Keyword => FieldType::Keyword,
+                IndexKind::Integer => FieldType::Integer,
+            };
+            // Idempotent on the server: an existing index of the same type is kept.
+            self.call("create payload index", move |c, coll| async move {
+                c.create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(coll, name, field_type).wait(true),
+                )
+                .await
+            })?;
+        }
+        Ok(())
+    }
+
+    fn check_vector_params(&self) -> Result<(), VectorError> {
+        let info = self.call("read collection info", |c, name| async move {
+            c.collection_info(name).await
+        })?;
+        let params = info
+            .result
+            .and_then(|i| i.config)
+            .and_then(|c| c.params)
+            .and_then(|p| p.vectors_config)
+            .and_then(|v| v.config);
+        let incompatible = |reason: String| {
+            VectorError::Incompatible {
+            location: format!("collection `{}` at {}", self.collection, self.url),
+            reason: format!(
+                "{reason}; choose another collection name (config key `{CONFIG_KEY_QDRANT_COLLECTION}`) \
+                 or delete this collection and re-run shirabe-indexer"
+            ),
+        }
+        };
+        match params {
+            Some(vectors_config::Config::Params(p)) => {
+                if p.size != DIM as u64 || p.distance != Distance::Cosine as i32 {
+                    let distance = Distance::try_from(p.distance)
+                        .map(|d| d.as_str_name())
+                        .unwrap_or("unknown");
+                    return Err(incompatible(format!(
+                        "it stores {}-d vectors compared by {distance}, expected {DIM}-d Cosine",
+                        p.size
+                    )));
+                }
+                Ok(())
+            }
+            Some(vectors_config::Config::ParamsMap(_)) => Err(incompatible(
+                "it uses named vectors, expected one unnamed dense vector".into(),
+            )),
+            None => Err(incompatible(
+                "its vector parameters could not be read".into(),
+            )),
+        }
+    }
+
+    /// Runs one request on the store's runtime and waits for it, from any thread.
+    fn call<T, F, Fut>(&self, operation: &'static str, make: F) -> Result<T, VectorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Qdrant>, String) -> Fut,
+        Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Err(self.server_err(operation, "the client runtime is shut down".into()));
+        };
+        let fut = make(Arc::clone(&self.client), self.collection.clone());
+        let (tx, rx) = mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            // The receiver only goes away if the caller is gone; nothing to report then.
+            let _ = tx.send(fut.await);
+        });
+        match rx.recv() {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.map_err(operation, e)),
+            Err(_) => Err(self.server_err(
+                operation,
+                "the request task was dropped (runtime shutting down)".into(),
+            )),
+        }
+    }
+
+    fn server_err(&self, operation: &'static str, reason: String) -> VectorError {
+        VectorError::Server {
+            url: self.url.clone(),
+            collection: self.collection.clone(),
+            operation,
+            reason,
+        }
+    }
+
+    fn map_err(&self, operation: &'static str, e: QdrantError) -> VectorError {
+        let transport = match &e {
+            // gRPC codes 4 (DeadlineExceeded) and 14 (Unavailable): the server did not answer.
+            QdrantError::ResponseError { status } => matches!(status.code() as i32, 4 | 14),
+            QdrantError::Io(_) => true,
+            _ => false,
+        };
+        if transport {
+            VectorError::Unreachable {
+                url: self.url.clone(),
+                config_key: CONFIG_KEY_QDRANT_URL,
+                reason: format!("{operation}: {e}"),
+            }
+        } else {
+            self.server_err(operation, e.to_string())
+        }
+    }
+}
+
+impl Drop for ServerStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The [`VectorFilter`] as a Qdrant filter; same semantics as the embedded backend.
+fn build_filter(f: &VectorFilter) -> Filter {
+    let mut must = vec![Condition::range(
+        field::LEVEL,
+        Range {
+            lte: Some(f64::from(f.max_level)),
+            ..Range::default()
+        },
+    )];
+    if f.groups.is_empty() {
+        must.push(Condition::is_empty(field::GROUPS));
+    } else {
+        must.push(
+            Filter::should([
+                Condition::matches(field::GROUPS, f.groups.clone()),
+                Condition::is_empty(field::GROUPS),
+            ])
+            .into(),
+        );
+    }
+    if !f.doc_types.is_empty() {
+        must.push(Condition::matches(field::DOC_TYPE, f.doc_types.clone()));
+    }
+    if !f.issuers.is_empty() {
+        must.push(Condition::matches(field::ISSUER, f.issuers.clone()));
+    }
+    if f.issued_from.is_some() || f.issued_to.is_some() {
+        must.push(Condition::range(
+            field::ISSUED,
+            Range {
+                gte: f.issued_from.map(|d| d as f64),
+                lte: f.issued_to.map(|d| d as f64),
+                ..Range::default()
+            },
+        ));
+    }
+    if let Some(doc_ids) = &f.doc_ids {
+        must.push(Condition::matches(field::DOC_ID, doc_ids.clone()));
+    }
+    Filter::must(must)
+}
+
+fn payload_string(
+    payload: &std::collections::HashMap<String, Value>,
+    key: &str,
+) -> Result<String, String> {
+    payload
+        .get(key)
+        .and_then(Value::as_str)
+        .cloned()
+        .ok_or_else(|| format!("stored point has no string {key:?} in its payload"))
+}
+
+impl VectorStore for ServerStore {
+    fn upsert(&self, points: &[VectorPoint]) -> Result<(), VectorError> {
+        let points = prepare_points(points)?;
+        for chunk in points.chunks(UPSERT_CHUNK) {
+            let mut structs = Vec::with_capacity(chunk.len());
+            for p in chunk {
+                let payload = serde_json::to_value(&p.payload)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| Payload::try_from(v).map_err(|e| e.to_string()))
+                    .map_err(|r| {
+                        self.server_err("upsert", format!("cannot convert payload: {r}"))
+                    })?;
+                structs.push(PointStruct::new(
+                    point_uuid_string(&p.payload.passage_id),
+                    p.vector.clone(),
+                    payload,
+                ));
+            }
+            self.call("upsert", |c, name| async move {
+                c.upsert_points(UpsertPointsBuilder::new(name, structs).wait(true))
+                    .await
+            })?;
+        }
+        Ok(())
+    }
+
+    fn delete_documents(&self, doc_ids: &[String]) -> Result<(), VectorError> {
+        for chunk in doc_ids.chunks(DELETE_CHUNK) {
+            let filter = Filter::must([Condition::matches(field::DOC_ID, chunk.to_vec())]);
+            self.call("delete documents", |c, name| async move {
+                c.delete_points(DeletePointsBuilder::new(name).points(filter).wait(true))
+                    .await
+            })?;
+        }
+        Ok(())
+    }
+
+    fn search(
+        &self,
+        query: &[f32],
+        filter: &VectorFilter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>, VectorError> {
+        validate_vector(query, None)?;
+        if limit == 0 || filter_is_unsatisfiable(filter) {
+            return Ok(Vec::new());
+        }
+        let request = QueryPointsBuilder::new(self.collection.clone())
+            .query(query.to_vec())
+            .filter(build_filter(filter))
+            .limit(limit as u64)
+            .with_payload(PayloadIncludeSelector::new(vec![
+                field::PASSAGE_ID.to_owned(),
+                field::DOC_ID.to_owned(),
+            ]));
+        let response = self.call("search", |c, _| async move { c.query(request).await })?;
+        response
+            .result
+            .into_iter()
+            .map(|p| {
+                Ok(VectorHit {
+                    passage_id: payload_string(&p.payload, field::PASSAGE_ID)
+                        .map_err(|r| self.server_err("search", r))?,
+                    doc_id: payload_string(&p.payload, field::DOC_ID)
+                        .map_err(|r| self.server_err("search", r))?,
+                    score: p.score,
+                })
+            })
+            .collect()
+    }
+
+    fn count(&self) -> Result<u64, VectorError> {
+        let response = self.call("count", |c, name| async move {
+            c.count(CountPointsBuilder::new(name).exact(true)).await
+        })?;
+        Ok(response.result.map(|r| r.count).unwrap_or(0))
+    }
+
+    fn passage_ids_of(&self, doc_id: &str) -> Result<Vec<String>, VectorError> {
+        let filter = Filter::must([Condition::matches(field::DOC_ID, vec![doc_id.to_owned()])]);
+        let mut ids = Vec::new();
+        let mut offset: Option<qdrant_client::qdrant::PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(self.collection.clone())
+                .filter(filter.clone())
+                .limit(SCROLL_PAGE)
+                .with_payload(PayloadIncludeSelector::new(vec![
+                    field::PASSAGE_ID.to_owned()
+                ]));
+            if let Some(o) = offset.take() {
+                request = request.offset(o);
+            }
+            let page = self.call("scroll", |c, _| async move { c.scroll(request).await })?;
+            for point in &page.result {
+                ids.push(
+                    payload_string(&point.payload, field::PASSAGE_ID)
+                        .map_err(|r| self.server_err("scroll", r))?,
+                );
+            }
+            match page.next_page_offset {
+                Some(next) if next.point_id_options.is_some() => offset = Some(next),
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+
+    fn optimize(&self) -> Result<(), VectorError> {
+        let deadline = Instant::now() + OPTIMIZE_TIMEOUT;
+        let mut nudged = false;
+        loop {
+            let info = self.call("read collection info", |c, name| async move {
+                c.collection_info(name).await
+            })?;
+            let info = info
+                .result
+                .ok_or_else(|| self.server_err("optimize", "no collection info returned".into()))?;
+            if let Some(status) = &info.optimizer_status {
+                if !status.ok {
+                    return Err(self.server_err(
+                        "optimize",
+                        format!("the server's optimizer failed: {}", status.error),
+                    ));
+                }
+            }
+            match CollectionStatus::try_from(info.status) {
+                Ok(CollectionStatus::Green) => return Ok(()),
+                Ok(CollectionStatus::Red) => {
+                    return Err(self.server_err("optimize", "the collection status is red".into()));
+                }
+                Ok(CollectionStatus::Grey) if !nudged => {
+                    // Grey: optimizations are pending but not triggered (e.g. after a restart); an
+                    // empty optimizer config update triggers them.
+                    nudged = true;
+                    self.call("trigger optimizers", |c, name| async move {
+                        c.update_collection(
+                            UpdateCollectionBuilder::new(name)
+                                .optimizers_config(OptimizersConfigDiffBuilder::default()),
+                        )
+                        .await
+                    })?;
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(self.server_err(
+                    "optimize",
+                    format!(
+                        "the collection was not green after {} s",
+                        OPTIMIZE_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            std::thread::sleep(OPTIMIZE_POLL);
+        }
+    }
+
+    fn flush(&self) -> Result<(), VectorError> {
+        // Writes use wait=true: once acknowledged they are applied and in the server's WAL.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_has_one_condition_per_constraint() {
+        let f = VectorFilter {
+            doc_types: vec!["通知".into()],
+            issuers: vec!["総務省".into()],
+            issued_from: Some(10),
+            issued_to: None,
+            max_level: 2,
+            groups: vec!["g1".into()],
+            doc_ids: Some(vec!["d1".into()]),
+        };
+        assert_eq!(build_filter(&f).must.len(), 6);
+        let open = VectorFilter {
+            max_level: 3,
+            ..VectorFilter::default()
+        };
+        assert_eq!(
+            build_filter(&open).must.len(),
+            2,
+            "level and public-groups conditions always apply"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! The query service over real HTTP against an index of `fixtures/docs`: access control
+//! red-team, grounded answers, audit, limits and error shapes, and reload under traffic.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shirabe::access::Users;
+use shirabe::index::{Generation, RunOptions};
+use shirabe::query::QueryExpander;
+
+struct Service {
+    base: String,
+    data: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn service() -> &'static Service {
+    static SERVICE: OnceLock<Service> = OnceLock::new();
+    SERVICE.get_or_init(|| {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut config = common::config();
+        let data = tmp.path().to_path_buf();
+        config.index_dir = Some(data.join("index"));
+        config.users_file = Some(common::repo().join("fixtures/users.toml"));
+        config.server.reload_interval_secs = 1;
+        let analyzers = common::analyzers();
+        let embedder = common::embedder();
+        let sources = vec![common::repo().join("fixtures/docs")];
+        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
+            .expect("indexing the fixtures");
+        assert!(report.failed.is_empty(), "fixture files failed: {:?}", report.failed);
+        let generation = Generation::open_current(&config, &analyzers).expect("open").map(Arc::new);
+        let mut audit_config = config.clone();
+        audit_config.data_dir = data.clone();
+        let state = Arc::new(shirabe::api::AppState {
+            expander: QueryExpander::builtin(),
+            web_dir: common::repo().join("web"),
+            permits: tokio::sync::Semaphore::new(16),
+            audit: shirabe::audit::AuditLog::open(&audit_config.audit_dir()).expect("audit"),
+            answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
+            users: Users::load(&common::repo().join("fixtures/users.toml")).expect("users"),
+            config,
+            analyzers,
+            embedder: Arc::new(embedder),
+            generation: parking_lot::RwLock::new(generation),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            rt.block_on(shirabe::api::serve(state, addr)).expect("serve");
+        });
+        let base = format!("http://{addr}");
+        for _ in 0..100 {
+            if ureq::get(&format!("{base}/healthz")).call().is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Service { base, data, _tmp: tmp }
+    })
+}
+
+const USERS: [&str; 4] = ["ippan", "zaimu", "jinji", "kanri"];
+
+fn post(user: &str, path: &str, body: Value) -> (u16, Value) {
+    let s = service();
+    let r = ureq::post(&format!("{}{path}", s.base)).set("Authorization", &format!("Bearer dev-{user}")).send_json(body);
+    response(r)
+}
+
+fn get(user: &str, path: &str) -> (u16, Value) {
+    let s = service();
+    response(ureq::get(&format!("{}{path}", s.base)).set("Authorization", &format!("Bearer dev-{user}")).call())
+}
+
+fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+    match r {
+        Ok(resp) => {
+            let status = resp.status();
+            let text = resp.into_string().unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        }
+        Err(ureq::Error::Status(status, resp)) => {
+            assert_eq!(resp.header("content-type"), Some("application/problem+json"), "errors are problem+json");
+            (status, resp.into_json().unwrap_or(Value::Null))
+        }
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+/// Document id of the fixture whose source path ends with `suffix` (looked up as kanri).
+fn doc_id(suffix: &str) -> String {
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(latest_generation().join("state.json")).expect("state.json"),
+    )
+    .expect("json");
+    state["documents"]
+        .as_object()
+        .expect("documents")
+        .values()
+        .find(|d| d["source_path"].as_str().is_some_and(|p| p.ends_with(suffix)))
+        .and_then(|d| d["id"].as_str())
+        .unwrap_or_else(|| panic!("no fixture document ending with {suffix}"))
+        .to_string()
+}
+
+fn latest_generation() -> PathBuf {
+    let index = service().data.join("index");
+    let current = std::fs::read_to_string(index.join("CURRENT")).expect("CURRENT");
+    index.join(current.trim())
+}
+
+#[test]
+fn health_and_openapi() {
+    let (status, body) = get("ippan", "/healthz");
+    assert_eq!((status, body), (200, Value::String("ok".into())));
+    let (status, spec) = get("ippan", "/openapi.json");
+    assert_eq!(status, 200);
+    for path in ["/api/search", "/api/answer", "/api/documents/{id}", "/api/audit"] {
+        assert!(spec["paths"].get(path).is_some(), "{path} documented");
+    }
+}
+
+#[test]
+fn search_finds_the_fee_circular_with_highlights() {
+    let (status, body) = post("ippan", "/api/search", json!({"query": "住民票の写しの交付手数料はいくらですか"}));
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    let top3: Vec<&str> = results.iter().take(3).filter_map(|r| r["document"]["title"].as_str()).collect();
+    assert!(top3.iter().any(|t| t.contains("住民票")), "{top3:?}");
+    let snippet = results[0]["passages"][0]["snippet"].as_str().expect("snippet");
+    assert!(snippet.contains("<mark>"), "{snippet}");
+}
+
+#[test]
+fn acl_red_team_no_leak_on_any_endpoint() {
+    // (distinctive word, fixture file, who may see it)
+    let secrets = [
+        ("懲戒処分案", "jinji-hyoka-unyo-r6.txt", ["jinji", "kanri"]),
+        ("予算査定メモ", "yosan-satei-memo-r7.md", ["kanri", "kanri"]),
+    ];
+    for (word, file, allowed) in secrets {
+        let id = doc_id(file);
+        for user in USERS {
+            let may = allowed.contains(&user);
+            let (status, search) = post(user, "/api/search", json!({"query": word, "size": 50}));
+            assert_eq!(status, 200);
+            let text = search.to_string();
+            let found = search["results"].as_array().expect("results").iter().any(|r| r["document"]["id"] == id.as_str());
+            assert_eq!(found, may, "{user} searching {word}: found={found}");
+            if !may {
+                assert!(!text.contains(word), "{user} sees {word} in search: {text}");
+                assert!(!text.contains(&id), "{user} sees the id of {file}");
+            }
+            let (status, answer) = post(user, "/api/answer", json!({"question": format!("{word}の内容を教えてください")}));
+            assert_eq!(status, 200);
+            if !may {
+                assert!(!answer.to_string().contains(word), "{user} sees {word} in an answer: {answer}");
+                assert!(!answer.to_string().contains(&id));
+            }
+            let (status, _) = get(user, &format!("/api/documents/{id}"));
+            assert_eq!(status, if may { 200 } else { 404 }, "{user} GET document {file}");
+            let (status, _) = get(user, &format!("/api/documents/{id}/file"));
+            assert_eq!(status, if may { 200 } else { 404 }, "{user} GET file {file}");
+        }
+    }
+    // A missing id and a forbidden id look the same.
+    let (status, missing) = get("ippan", "/api/documents/0000000000000000");
+    let (_, forbidden) = get("ippan", &format!("/api/documents/{}", doc_id("jinji-hyoka-unyo-r6.txt")));
+    assert_eq!(status, 404);
+    assert_eq!(missing, forbidden);
+}
+
+#[test]
+fn unauthenticated_requests_get_401() {
+    let s = service();
+    let r = ureq::post(&format!("{}/api/search", s.base)).send_json(json!({"query": "住民票"}));
+    assert_eq!(response(r).0, 401);
+    let r = ureq::get(&format!("{}/api/documents/x", s.base)).set("Authorization", "Bearer wrong").call();
+    assert_eq!(response(r).0, 401);
+}
+
+#[test]
+fn answers_are_verbatim_and_cited() {
+    for q in ["住民票の写しの交付手数料はいくらですか", "テレワークの実施要領について教えて", "マイナ保険証はいつから使えますか"] {
+        let (status, a) = post("kanri", "/api/answer", json!({"question": q}));
+        assert_eq!(status, 200, "{a}");
+        if a["answerable"] == false {
+            continue;
+        }
+        let citations = a["citations"].as_array().expect("citations");
+        for s in a["sentences"].as_array().expect("sentences") {
+            let n = s["citations"][0].as_u64().expect("citation") as usize;
+            let c = &citations[n - 1];
+            let (_, doc) = get("kanri", &format!("/api/documents/{}", c["document_id"].as_str().expect("doc")));
+            let passage = doc["passages"].as_array().expect("passages").iter().find(|p| p["id"] == c["passage_id"]).expect("cited passage");
+            let text = s["text"].as_str().expect("text");
+            assert!(passage["text"].as_str().expect("passage text").contains(text), "not verbatim: {text}");
+        }
+    }
+    let (_, a) = post("kanri", "/api/answer", json!({"question": "住民票の写しの交付手数料はいくらですか"}));
+    assert_eq!(a["answerable"], true, "{a}");
+    assert!(a["sentences"].to_string().contains('円'), "{a}");
+}
+
+#[test]
+fn unanswerable_questions_abstain() {
+    let (status, a) = post("kanri", "/api/answer", json!({"question": "火星探査機の打ち上げ予定日はいつですか"}));
+    assert_eq!(status, 200);
+    assert_eq!(a["answerable"], false, "{a}");
+    assert!(a["message"].as_str().is_some_and(|m| m.contains("見つかりません")));
+}
+
+#[test]
+fn limits_and_error_shapes() {
+    let s = service();
+    let long = "あ".repeat(1001);
+    assert_eq!(post("ippan", "/api/search", json!({"query": long})).0, 400);
+    assert_eq!(post("ippan", "/api/search", json!({"query": ""})).0, 400);
+    assert_eq!(post("ippan", "/api/search", json!({"query": "a", "size": 51})).0, 400);
+    assert_eq!(post("ippan", "/api/search", json!({"query": "a", "filters": {"doc_types": ["nope"]}})).0, 400);
+    assert_eq!(post("ippan", "/api/search", json!({"quer": "a"})).0, 400);
+    // Invalid JSON and invalid UTF-8 are client errors, never 5xx.
+    for body in [b"{not json".to_vec(), vec![0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]] {
+        let r = ureq::post(&format!("{}/api/search", s.base))
+            .set("Authorization", "Bearer dev-ippan")
+            .set("Content-Type", "application/json")
+            .send_bytes(&body);
+        let (status, problem) = response(r);
+        assert!((400..500).contains(&status), "{status}");
+        assert!(problem["title"].is_string());
+    }
+    let big = vec![b'a'; 200 * 1024];
+    let r = ureq::post(&format!("{}/api/search", s.base)).set("Authorization", "Bearer dev-ippan").set("Content-Type", "application/json").send_bytes(&big);
+    assert_eq!(response(r).0, 413);
+}
+
+#[test]
+fn audit_records_requests_and_is_for_auditors_only() {
+    post("zaimu", "/api/search", json!({"query": "監査テスト用の検索"}));
+    assert_eq!(get("zaimu", "/api/audit").0, 403);
+    let (status, records) = get("kanri", "/api/audit?n=1000");
+    assert_eq!(status, 200);
+    let records = records.as_array().expect("records");
+    assert!(records.iter().any(|r| r["caller"] == "zaimu" && r["query"] == "監査テスト用の検索"));
+    assert_eq!(shirabe::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
+}
