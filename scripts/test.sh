@@ -8,5 +8,5 @@ export SHIRABE_DATA_DIR=${SHIRABE_DATA_DIR:-$repo/.data}
 export SHIRABE_SHARED_DIR=${SHIRABE_SHARED_DIR:-$repo/../shared}
 start=$(date +%s)
 echo "==> tests: cargo test --release"
-cargo test --release --locked --workspace -- --test-threads=2
+cargo test --release --locked --workspace --no-fail-fast -- --test-threads=2
 echo "==> tests finished in $(( $(date +%s) - start )) s"

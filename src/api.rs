@@ -87,6 +87,7 @@ pub enum ApiError {
     Forbidden,
     NotFound,
     BadRequest(String),
+    TooLarge,
     Busy,
     Internal(String),
 }
@@ -113,6 +114,12 @@ impl IntoResponse for ApiError {
                 "指定された文書は存在しないか、閲覧権限がありません。 / The document does not exist or you may not see it.".to_string(),
             ),
             ApiError::BadRequest(msg) => (StatusCode::BAD_REQUEST, "bad-request", "リクエストが不正です / Bad request", msg),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "リクエストが大きすぎます / Request too large",
+                format!("リクエスト本文は {MAX_BODY_BYTES} バイトまでです。 / The body must be at most {MAX_BODY_BYTES} bytes."),
+            ),
             ApiError::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
@@ -141,6 +148,9 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::TooLarge;
+        }
         ApiError::BadRequest(format!("JSON の形式が正しくありません / Invalid JSON body: {}", r.body_text()))
     }
 }

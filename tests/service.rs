@@ -145,7 +145,7 @@ fn acl_red_team_no_leak_on_any_endpoint() {
     // (distinctive word, fixture file, who may see it)
     let secrets = [
         ("懲戒処分案", "jinji-hyoka-unyo-r6.txt", ["jinji", "kanri"]),
-        ("予算査定メモ", "yosan-satei-memo-r7.md", ["kanri", "kanri"]),
+        ("予算査定メモ", "yosan-satei-memo-r7.md", ["zaimu", "kanri"]),
     ];
     for (word, file, allowed) in secrets {
         let id = doc_id(file);

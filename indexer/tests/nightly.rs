@@ -130,11 +130,15 @@ fn incremental_runs_notice_changes_deletions_and_moves() {
 fn bad_files_are_reported_and_lose_nothing() {
     let env = Env::new();
     small_share(&env);
+    let share = env.source();
+    let pdf = repo().join("fixtures/docs/generated/kokuji-59-conveni-kofu-r6.pdf");
+    std::fs::copy(&pdf, share.join("kokuji.pdf")).expect("copy the fixture PDF (run make setup)");
     env.run(&[]);
     let before = signature(&env.state());
-    let share = env.source();
-    // A previously good file turns bad: its indexed version must stay.
-    std::fs::write(share.join("soumu-88-telework-r3.md"), [0xff, 0xfe, 0x00, 0x00, 0xc3, 0x28]).expect("write");
+    assert!(before.iter().any(|s| s.ends_with("kokuji.pdf")), "{before:?}");
+    // A previously good file turns bad (cut in half): its indexed version must stay.
+    let bytes = std::fs::read(share.join("kokuji.pdf")).expect("read");
+    std::fs::write(share.join("kokuji.pdf"), &bytes[..bytes.len() / 2]).expect("truncate");
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("zero.pdf", Vec::new()),
         ("truncated.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n".to_vec()),
@@ -160,7 +164,7 @@ fn bad_files_are_reported_and_lose_nothing() {
         assert!(failed.iter().any(|f| f.ends_with(name)), "{name} not reported: {report}");
     }
     assert!(failed.iter().any(|f| f.ends_with("label.txt")), "{report}");
-    assert!(failed.iter().any(|f| f.ends_with("soumu-88-telework-r3.md")), "{report}");
+    assert!(failed.iter().any(|f| f.ends_with("kokuji.pdf")), "{report}");
     for f in report["failed"].as_array().expect("failed") {
         assert!(!f["reason"].as_str().unwrap_or_default().is_empty(), "every failure has a reason: {f}");
     }
