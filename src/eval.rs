@@ -251,3 +251,142 @@ mod tests {
         assert_eq!(metrics(&[], &rel), (0.0, 0.0, 0.0));
     }
 }
+
+/// Figures of the answer evaluation at one threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerEvalPoint {
+    pub threshold: f32,
+    /// Answerable questions whose answer span appears in the returned sentences.
+    pub answerable_span_found: f64,
+    /// Answerable questions that got an answer at all.
+    pub answerable_answered: f64,
+    /// Unanswerable questions (source paragraph removed from the index) that were abstained on.
+    pub unanswerable_abstained: f64,
+    pub answerable: usize,
+    pub unanswerable: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct EvalQueryWithAnswers {
+    id: String,
+    text: String,
+    #[serde(default)]
+    answers: Vec<String>,
+}
+
+/// Calibrates and measures abstention. The documents are split in two by a hash of their id:
+/// only the first half is indexed, so questions about the second half are unanswerable (their
+/// source paragraph is removed) while questions about the first half are answerable. Every
+/// question is answered once; the figures are then computed for each threshold in `thresholds`.
+pub fn evaluate_answers(
+    analyzers: &Analyzers,
+    embedder: &Embedder,
+    opts: &EvalOptions<'_>,
+    thresholds: &[f32],
+) -> Result<Vec<AnswerEvalPoint>> {
+    use sha2::{Digest, Sha256};
+    let docs: Vec<EvalDoc> = read_jsonl(opts.docs)?;
+    let queries: Vec<EvalQueryWithAnswers> = read_jsonl(opts.queries)?;
+    let qrels = read_qrels(opts.qrels)?;
+    let kept = |id: &str| Sha256::digest(id.as_bytes())[0] % 2 == 0;
+    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let keyword = KeywordIndex::in_memory(analyzers)?;
+    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
+    let mut built = Vec::new();
+    let mut documents = BTreeMap::new();
+    for d in docs.iter().filter(|d| kept(&d.id)) {
+        let text = crate::text::normalize::normalize(&d.text);
+        let extracted = ExtractedDocument {
+            key: String::new(),
+            title: crate::text::normalize::normalize(&d.title),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections: vec![Section { text, page: None, anchor: None, heading: None }],
+        };
+        let document = Document {
+            id: d.id.clone(),
+            title: extracted.title.clone(),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            source_path: String::new(),
+            content_hash: String::new(),
+            access: Access::default(),
+        };
+        let passages = crate::chunk::chunk(&d.id, &extracted, opts.passage_chars);
+        documents.insert(d.id.clone(), document.clone());
+        built.push((document, passages));
+    }
+    let mut writer = keyword.writer()?;
+    write_documents(&mut writer, &vectors, embedder, &built)?;
+    writer.commit()?;
+    crate::vector::VectorStore::optimize(&vectors)?;
+    let gen = Generation {
+        id: 0,
+        dir: tmp.path().to_path_buf(),
+        keyword,
+        vectors: Box::new(vectors),
+        documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        state: State { documents, ..State::default() },
+    };
+    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
+    // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
+    // abstains exactly when best < t (sentences below t are dropped).
+    let answerer = crate::answer::Answerer { analyzers, embedder, threshold: 0.0 };
+    let mut outcomes: Vec<(bool, f32, Vec<(f32, String)>, Vec<String>)> = Vec::new();
+    let (mut n_ans, mut n_unans) = (0, 0);
+    let limit = if opts.max_queries == 0 { usize::MAX } else { opts.max_queries };
+    for q in &queries {
+        let Some(rel) = qrels.get(&q.id) else { continue };
+        let answerable = rel.keys().any(|d| kept(d));
+        let unanswerable = rel.keys().all(|d| !kept(d));
+        if !(answerable || unanswerable) || q.answers.is_empty() {
+            continue;
+        }
+        if answerable && n_ans >= limit / 2 || unanswerable && n_unans >= limit / 2 {
+            continue;
+        }
+        if answerable {
+            n_ans += 1;
+        } else {
+            n_unans += 1;
+        }
+        let hits = retriever.passages(&gen, &q.text, &Filter::unrestricted(), Mode::Hybrid, 10)?;
+        let answer = answerer.answer(&q.text, &hits)?;
+        let sentences = answer.sentences.iter().map(|s| (s.score, s.text.clone())).collect();
+        let answers = q.answers.iter().map(|a| crate::text::normalize::normalize(a)).collect();
+        outcomes.push((answerable, answer.best_score, sentences, answers));
+    }
+    let mut points = Vec::new();
+    for &t in thresholds {
+        let (mut found, mut answered, mut abstained) = (0usize, 0usize, 0usize);
+        for (answerable, best, sentences, answers) in &outcomes {
+            let abstains = *best < t;
+            if *answerable {
+                if !abstains {
+                    answered += 1;
+                    let kept: Vec<&String> = sentences.iter().filter(|(s, _)| *s >= t).map(|(_, x)| x).collect();
+                    if answers.iter().any(|a| kept.iter().any(|s| s.contains(a.as_str()))) {
+                        found += 1;
+                    }
+                }
+            } else if abstains {
+                abstained += 1;
+            }
+        }
+        let a = n_ans.max(1) as f64;
+        let u = n_unans.max(1) as f64;
+        points.push(AnswerEvalPoint {
+            threshold: t,
+            answerable_span_found: round4(found as f64 / a),
+            answerable_answered: round4(answered as f64 / a),
+            unanswerable_abstained: round4(abstained as f64 / u),
+            answerable: n_ans,
+            unanswerable: n_unans,
+        });
+    }
+    Ok(points)
+}

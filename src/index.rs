@@ -117,7 +117,11 @@ impl Generation {
         let dir = index_dir.generation_dir(id);
         let state: State = read_state(&dir.join(STATE))?;
         let keyword = KeywordIndex::open_or_create(&dir.join("keyword"), analyzers)?;
-        let vectors = open_vectors(&dir, config)?;
+        let vectors: Box<dyn VectorStore> = match config.vector.backend {
+            // A published generation always has its store; never create an empty one silently.
+            VectorBackend::Embedded => Box::new(EmbeddedStore::open_existing(&dir.join("vectors"))?),
+            VectorBackend::Qdrant => open_server(config)?,
+        };
         let documents = state.documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         Ok(Generation { id, dir, keyword, vectors, state, documents })
     }

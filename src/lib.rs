@@ -13,8 +13,13 @@
 //! | [`embed`] | the multilingual E5 embedder over fastembed |
 //! | [`keyword`] | the tantivy index and BM25 queries built from analyser tokens |
 //! | [`vector`] | the vector store: embedded Qdrant engine or Qdrant server |
+//! | [`query`] | query expansion: 和暦 ↔ 西暦 years and the synonym/abbreviation list |
 //! | [`search`] | hybrid retrieval: both sides, filters, reciprocal rank fusion, snippets |
-//! | [`eval`] | the retrieval evaluation harness (Recall/MRR/nDCG@10) |
+//! | [`answer`] | extractive answers: verbatim, cited sentences, or an abstention |
+//! | [`access`] | callers, hashed bearer tokens, clearance and groups as a search filter |
+//! | [`audit`] | the append-only, hash-chained audit log and its verifier |
+//! | [`index`] | index generations, the manifest and the indexing pipeline |
+//! | [`eval`] | the retrieval and answer evaluation harnesses (Recall/MRR/nDCG@10, abstention) |
 //! | [`api`] | the axum HTTP service |
 
 pub mod access;

@@ -60,6 +60,18 @@ enum Command {
         #[arg(long)]
         no_synonyms: bool,
     },
+    /// Measure grounded answers and abstention at several thresholds (JSON line per threshold).
+    EvalAnswers {
+        #[arg(long)]
+        docs: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long)]
+        qrels: PathBuf,
+        /// Questions to use (half answerable, half unanswerable).
+        #[arg(long, default_value_t = 400)]
+        max_queries: usize,
+    },
     /// Check that setup produced a working dictionary, model and ONNX Runtime.
     Check,
     /// Audit log tools.
@@ -124,7 +136,7 @@ fn main() {
 }
 
 fn shirabe_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn,qdrant_edge=error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -155,6 +167,25 @@ fn run(cli: Cli) -> Result<()> {
             };
             for result in shirabe::eval::evaluate(&analyzers, &embedder, &opts)? {
                 println!("{}", serde_json::to_string(&result)?);
+            }
+            Ok(())
+        }
+        Command::EvalAnswers { docs, queries, qrels, max_queries } => {
+            let analyzers = Analyzers::load(&config.dict_dir())?;
+            let embedder = load_embedder(&config)?;
+            let opts = shirabe::eval::EvalOptions {
+                docs: &docs,
+                queries: &queries,
+                qrels: &qrels,
+                modes: vec![Mode::Hybrid],
+                search: config.search.clone(),
+                expander: load_expander(&config)?,
+                passage_chars: config.indexer.passage_chars,
+                max_queries,
+            };
+            let thresholds: Vec<f32> = (8..=15).map(|i| i as f32 * 0.05).collect();
+            for point in shirabe::eval::evaluate_answers(&analyzers, &embedder, &opts, &thresholds)? {
+                println!("{}", serde_json::to_string(&point)?);
             }
             Ok(())
         }

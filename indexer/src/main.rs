@@ -38,7 +38,7 @@ struct Cli {
 }
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn,qdrant_edge=error".into());
     let json_logs = !std::io::stderr().is_terminal();
     if json_logs {
         tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();

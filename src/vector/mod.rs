@@ -237,6 +237,7 @@ pub(crate) fn point_uuid_bytes(passage_id: &str) -> [u8; 16] {
 }
 
 /// The hyphenated lowercase form of [`point_uuid_bytes`].
+#[cfg_attr(not(feature = "qdrant-server"), allow(dead_code))] // used by the server backend
 pub(crate) fn point_uuid_string(passage_id: &str) -> String {
     let b = point_uuid_bytes(passage_id);
     let mut s = String::with_capacity(36);
