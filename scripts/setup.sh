@@ -121,6 +121,16 @@ step "fixture PDFs"
 scripts/make-fixture-pdfs.sh fixtures/docs/generated >/dev/null
 done_step
 
+step "page test tools (playwright-core from npm, driving Debian chromium)"
+lock_hash=$(sha256_of web/tests/package-lock.json)
+if [ -f web/tests/node_modules/.lock.sha256 ] && [ "$(cat web/tests/node_modules/.lock.sha256)" = "$lock_hash" ]; then
+  done_step "cached"
+else
+  (cd web/tests && npm ci --no-audit --no-fund --silent) || fail "npm ci in web/tests failed (needs node and npm)"
+  echo "$lock_hash" > web/tests/node_modules/.lock.sha256
+  done_step "installed"
+fi
+
 step "check (dictionary, model, ONNX Runtime load in Rust)"
 SHIRABE_DATA_DIR=$data target/release/shirabe check >/dev/null || fail "shirabe check failed; run: SHIRABE_DATA_DIR=$data target/release/shirabe check"
 done_step

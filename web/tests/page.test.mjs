@@ -1,0 +1,114 @@
+// Browser tests of the officials' page in Debian's Chromium, driven by playwright-core.
+// Run by scripts/browser-tests.sh, which starts the service over an index of fixtures/docs.
+// Environment: BASE_URL, OUT (screenshot folder), SECRET_DOC_ID (a 機密性3 document).
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const BASE = process.env.BASE_URL;
+const OUT = process.env.OUT || "test-output/browser";
+const SECRET_DOC_ID = process.env.SECRET_DOC_ID;
+mkdirSync(OUT, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"],
+});
+const results = [];
+async function step(name, fn) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const external = [];
+  page.on("request", (r) => { if (!r.url().startsWith(BASE)) external.push(r.url()); });
+  try {
+    await fn(page);
+    assert.deepEqual(external, [], "the page loads nothing from outside the service");
+    results.push(["ok", name]);
+  } catch (e) {
+    results.push(["FAILED", name, e.message]);
+    await page.screenshot({ path: `${OUT}/${name}-failure.png`, fullPage: true }).catch(() => {});
+  } finally {
+    await page.close();
+  }
+}
+const context = await browser.newContext({ locale: "ja-JP" });
+
+async function login(page, token) {
+  await page.goto(BASE + "/");
+  await page.getByLabel("アクセストークン").fill(token);
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.getByLabel("検索語または質問").waitFor();
+}
+
+async function ask(page, text) {
+  await page.getByLabel("検索語または質問").fill(text);
+  await page.keyboard.press("Enter");
+  await page.locator("#status").filter({ hasText: /件の文書|見つかりません/ }).waitFor();
+}
+
+await step("01-login-required", async (page) => {
+  await page.goto(BASE + "/");
+  assert.equal(await page.locator("#app").isVisible(), false, "nothing but the login form before login");
+  await page.screenshot({ path: `${OUT}/01-login.png` });
+  await page.getByLabel("アクセストークン").fill("wrong-token");
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.locator("#login-error").filter({ hasText: "トークン" }).waitFor();
+});
+
+await step("02-search", async (page) => {
+  await login(page, "dev-kanri");
+  await ask(page, "住民票の写しの交付手数料はいくらですか");
+  const titles = await page.locator("#results .title").allTextContents();
+  assert.ok(titles.slice(0, 3).some((t) => t.includes("住民票")), `expected a 住民票 document on top, got ${titles}`);
+  assert.ok(await page.locator("#results mark").count() > 0, "a highlighted term");
+  await page.screenshot({ path: `${OUT}/02-search.png`, fullPage: true });
+});
+
+await step("03-answer-citation", async (page) => {
+  await login(page, "dev-kanri");
+  await ask(page, "住民票の写しの交付手数料はいくらですか");
+  await page.locator("#answer").waitFor({ state: "visible" });
+  const answer = await page.locator("#answer-body").innerText();
+  assert.ok(answer.includes("円"), `the answer states an amount: ${answer}`);
+  await page.screenshot({ path: `${OUT}/03-answer.png`, fullPage: true });
+  const cite = page.locator("#answer-body a.cite").first();
+  const sentence = (await page.locator("#answer-body p").first().innerText()).split("[")[0].trim();
+  await cite.click();
+  const target = page.locator("#doc-passages li.target");
+  await target.waitFor({ state: "visible" });
+  const passage = await target.innerText();
+  assert.ok(passage.replace(/\s/g, "").includes(sentence.replace(/\s/g, "").slice(0, 20)), `the cited passage holds the sentence: ${sentence} / ${passage}`);
+  await page.screenshot({ path: `${OUT}/03-citation.png`, fullPage: true });
+});
+
+await step("04-abstention", async (page) => {
+  await login(page, "dev-kanri");
+  await ask(page, "火星探査機の打ち上げ予定日はいつですか");
+  await page.locator("#answer").filter({ hasText: "回答できません" }).waitFor();
+  await page.screenshot({ path: `${OUT}/04-abstention.png`, fullPage: true });
+});
+
+await step("05-low-clearance-sees-no-secret", async (page) => {
+  await login(page, "dev-ippan");
+  for (const q of ["懲戒処分案", "人事評価の運用について", "予算査定メモ"]) {
+    await ask(page, q);
+    await page.waitForTimeout(300);
+    const shown = await page.locator("#results-section, #answer").allInnerTexts();
+    for (const word of ["懲戒処分案", "予算査定メモ"]) {
+      assert.ok(!shown.join("\n").includes(word), `${word} shown to ippan for ${q}`);
+    }
+  }
+  await page.screenshot({ path: `${OUT}/05-low-clearance-search.png`, fullPage: true });
+  await page.goto(`${BASE}/#doc=${SECRET_DOC_ID}&p=0`);
+  await page.locator("#error").filter({ hasText: "見つかりません" }).waitFor();
+  assert.equal(await page.locator("#doc").isVisible(), false, "the secret document view stays hidden");
+  await page.screenshot({ path: `${OUT}/05-low-clearance-document.png`, fullPage: true });
+  await page.getByRole("button", { name: "ログアウト" }).click();
+  await page.getByLabel("アクセストークン").waitFor();
+});
+
+await browser.close();
+for (const r of results) console.log(r.join("  "));
+const failed = results.filter((r) => r[0] !== "ok").length;
+console.log(`browser tests: ${results.length - failed} passed, ${failed} failed (screenshots in ${OUT})`);
+process.exit(failed ? 1 : 0);
