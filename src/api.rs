@@ -54,6 +54,7 @@ pub struct AppState {
     /// Bounds concurrent retrievals; excess requests get 503 instead of queueing without limit.
     pub permits: Semaphore,
     pub audit: AuditLog,
+    pub metrics: crate::metrics::Metrics,
     /// Abstention threshold of the extractive answerer.
     pub answer_threshold: f32,
 }
@@ -571,7 +572,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>`."),
-    paths(search, answer, document, document_file, audit_tail, healthz, readyz),
+    paths(search, answer, document, document_file, audit_tail, healthz, readyz, metrics),
     components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
     modifiers(&BearerAuth)
 )]
@@ -585,6 +586,35 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     }
+}
+
+/// Prometheus metrics: request counts, latency histograms, index size and last index run.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let gen = state.current();
+    let last_run = gen
+        .as_ref()
+        .and_then(|g| g.state.finished_at.as_deref())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp());
+    let body = state.metrics.render(
+        gen.as_ref().map(|g| g.id),
+        gen.as_ref().map_or(0, |g| g.documents.len()),
+        gen.as_ref().map_or(0, |g| g.num_passages()),
+        last_run,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn track(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "other".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.metrics.observe(&route, response.status().as_u16(), started.elapsed());
+    response
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -601,6 +631,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/api/search", post(search))
         .route("/api/answer", post(answer))
@@ -609,6 +640,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/documents/{id}/file", get(document_file))
         .route("/api/{*rest}", axum::routing::any(fallback))
         .fallback_service(web)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .with_state(state)

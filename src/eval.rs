@@ -390,3 +390,99 @@ pub fn evaluate_answers(
     }
     Ok(points)
 }
+
+/// Fusion settings tried by [`sweep_fusion`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FusionSetting {
+    pub rrf_k: f32,
+    pub keyword_weight: f32,
+    pub vector_weight: f32,
+}
+
+/// nDCG@10 and MRR@10 of hybrid retrieval for each fusion setting, computing each query's keyword
+/// and vector rankings once (the fusion is what changes).
+pub fn sweep_fusion(
+    analyzers: &Analyzers,
+    embedder: &Embedder,
+    opts: &EvalOptions<'_>,
+    settings: &[FusionSetting],
+) -> Result<Vec<(FusionSetting, f64, f64)>> {
+    let docs: Vec<EvalDoc> = read_jsonl(opts.docs)?;
+    let mut queries: Vec<EvalQuery> = read_jsonl(opts.queries)?;
+    let qrels = read_qrels(opts.qrels)?;
+    queries.retain(|q| qrels.contains_key(&q.id));
+    if opts.max_queries > 0 {
+        queries.truncate(opts.max_queries);
+    }
+    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let keyword = KeywordIndex::in_memory(analyzers)?;
+    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
+    let mut built = Vec::new();
+    for d in &docs {
+        let extracted = ExtractedDocument {
+            key: String::new(),
+            title: crate::text::normalize::normalize(&d.title),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections: vec![Section { text: crate::text::normalize::normalize(&d.text), page: None, anchor: None, heading: None }],
+        };
+        let document = Document {
+            id: d.id.clone(),
+            title: extracted.title.clone(),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            source_path: String::new(),
+            content_hash: String::new(),
+            access: Access::default(),
+        };
+        let passages = crate::chunk::chunk(&d.id, &extracted, opts.passage_chars);
+        built.push((document, passages));
+    }
+    let mut writer = keyword.writer()?;
+    write_documents(&mut writer, &vectors, embedder, &built)?;
+    writer.commit()?;
+    crate::vector::VectorStore::optimize(&vectors)?;
+    let filter = Filter::unrestricted();
+    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
+    let mut lists = Vec::new();
+    for q in &queries {
+        let prepared = retriever.prepare(&q.text);
+        let kw: Vec<(String, String)> =
+            keyword.search(&prepared, &filter, opts.search.candidates)?.into_iter().map(|h| (h.passage_id, h.doc_id)).collect();
+        let v = embedder.embed_query(&prepared.text)?;
+        let vs: Vec<(String, String)> = crate::vector::VectorStore::search(&vectors, &v, &crate::search::vector_filter(&filter), opts.search.candidates)?
+            .into_iter()
+            .map(|h| (h.passage_id, h.doc_id))
+            .collect();
+        lists.push((q.id.clone(), kw, vs));
+    }
+    let mut out = Vec::new();
+    for s in settings {
+        let (mut ndcg, mut mrr) = (0.0, 0.0);
+        for (qid, kw, vs) in &lists {
+            // Passage-level fusion as in production; a document ranks by its best passage.
+            let mut fused: HashMap<(&str, &str), f32> = HashMap::new();
+            for (i, (p, d)) in kw.iter().enumerate() {
+                *fused.entry((p.as_str(), d.as_str())).or_default() += s.keyword_weight / (s.rrf_k + (i + 1) as f32);
+            }
+            for (i, (p, d)) in vs.iter().enumerate() {
+                *fused.entry((p.as_str(), d.as_str())).or_default() += s.vector_weight / (s.rrf_k + (i + 1) as f32);
+            }
+            let mut ranked: Vec<((&str, &str), f32)> = fused.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0 .0.cmp(b.0 .0)));
+            let mut seen = HashSet::new();
+            let ranking: Vec<String> =
+                ranked.into_iter().map(|((_, d), _)| d.to_string()).filter(|d| seen.insert(d.clone())).take(K).collect();
+            let (_, rr, n) = metrics(&ranking, &qrels[qid]);
+            ndcg += n;
+            mrr += rr;
+        }
+        let count = lists.len().max(1) as f64;
+        out.push((*s, round4(ndcg / count), round4(mrr / count)));
+    }
+    Ok(out)
+}

@@ -35,6 +35,7 @@ pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod keyword;
+pub mod metrics;
 pub mod model;
 pub mod query;
 pub mod search;

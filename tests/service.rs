@@ -43,6 +43,7 @@ fn service() -> &'static Service {
             permits: tokio::sync::Semaphore::new(16),
             audit: shirabe::audit::AuditLog::open(&audit_config.audit_dir()).expect("audit"),
             answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
+            metrics: Default::default(),
             users: Users::load(&common::repo().join("fixtures/users.toml")).expect("users"),
             config,
             analyzers,
@@ -123,9 +124,16 @@ fn health_and_openapi() {
     assert_eq!((status, body), (200, Value::String("ok".into())));
     let (status, spec) = get("ippan", "/openapi.json");
     assert_eq!(status, 200);
-    for path in ["/api/search", "/api/answer", "/api/documents/{id}", "/api/audit"] {
+    for path in ["/api/search", "/api/answer", "/api/documents/{id}", "/api/audit", "/metrics"] {
         assert!(spec["paths"].get(path).is_some(), "{path} documented");
     }
+    post("ippan", "/api/search", json!({"query": "手数料"}));
+    let (status, metrics) = get("ippan", "/metrics");
+    assert_eq!(status, 200);
+    let text = metrics.as_str().expect("text");
+    assert!(text.contains("shirabe_requests_total{route=\"/api/search\",status=\"200\"}"), "{text}");
+    assert!(text.contains("shirabe_request_seconds_bucket{route=\"/api/search\""), "{text}");
+    assert!(!text.contains("shirabe_index_passages 0\n"), "{text}");
 }
 
 #[test]
