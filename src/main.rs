@@ -59,9 +59,6 @@ enum Command {
         /// Disable the synonym list (to measure what it adds).
         #[arg(long)]
         no_synonyms: bool,
-        /// Instead of the modes, print hybrid nDCG@10 for a grid of fusion settings.
-        #[arg(long)]
-        sweep_fusion: bool,
     },
     /// Measure grounded answers and abstention at several thresholds (JSON line per threshold).
     EvalAnswers {
@@ -147,7 +144,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command {
         Command::Serve { listen } => serve(config, listen),
-        Command::Eval { docs, queries, qrels, mode, max_queries, no_synonyms, sweep_fusion } => {
+        Command::Eval { docs, queries, qrels, mode, max_queries, no_synonyms } => {
             let modes = match mode.as_str() {
                 "all" => vec![Mode::Keyword, Mode::Vector, Mode::Hybrid],
                 "keyword" => vec![Mode::Keyword],
@@ -168,18 +165,6 @@ fn run(cli: Cli) -> Result<()> {
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
             };
-            if sweep_fusion {
-                let mut settings = Vec::new();
-                for k in [10.0, 30.0, 60.0] {
-                    for vw in [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0] {
-                        settings.push(shirabe::eval::FusionSetting { rrf_k: k, keyword_weight: 1.0, vector_weight: vw });
-                    }
-                }
-                for (s, ndcg, mrr) in shirabe::eval::sweep_fusion(&analyzers, &embedder, &opts, &settings)? {
-                    println!("{}", serde_json::json!({"rrf_k": s.rrf_k, "keyword_weight": s.keyword_weight, "vector_weight": s.vector_weight, "ndcg@10": ndcg, "mrr@10": mrr}));
-                }
-                return Ok(());
-            }
             for result in shirabe::eval::evaluate(&analyzers, &embedder, &opts)? {
                 println!("{}", serde_json::to_string(&result)?);
             }

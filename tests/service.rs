@@ -3,15 +3,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use shirabe::access::Users;
-use shirabe::index::{Generation, RunOptions};
-use shirabe::query::QueryExpander;
+use shirabe::index::RunOptions;
 
 struct Service {
     base: String,
@@ -34,36 +30,8 @@ fn service() -> &'static Service {
         let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
             .expect("indexing the fixtures");
         assert!(report.failed.is_empty(), "fixture files failed: {:?}", report.failed);
-        let generation = Generation::open_current(&config, &analyzers).expect("open").map(Arc::new);
-        let mut audit_config = config.clone();
-        audit_config.data_dir = data.clone();
-        let state = Arc::new(shirabe::api::AppState {
-            expander: QueryExpander::builtin(),
-            web_dir: common::repo().join("web"),
-            permits: tokio::sync::Semaphore::new(16),
-            audit: shirabe::audit::AuditLog::open(&audit_config.audit_dir()).expect("audit"),
-            answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
-            metrics: Default::default(),
-            users: Users::load(&common::repo().join("fixtures/users.toml")).expect("users"),
-            config,
-            analyzers,
-            embedder: Arc::new(embedder),
-            generation: parking_lot::RwLock::new(generation),
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        drop(listener);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-            rt.block_on(shirabe::api::serve(state, addr)).expect("serve");
-        });
-        let base = format!("http://{addr}");
-        for _ in 0..100 {
-            if ureq::get(&format!("{base}/healthz")).call().is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        drop((analyzers, embedder));
+        let base = common::start_service(config, &data);
         Service { base, data, _tmp: tmp }
     })
 }

@@ -42,3 +42,39 @@ pub fn shared_dir(test: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// Starts the service for `config` on a free loopback port in a background thread and returns
+/// its base URL once `/healthz` answers.
+pub fn start_service(config: Config, data: &std::path::Path) -> String {
+    use std::sync::Arc;
+    let analyzers = analyzers();
+    let generation = shirabe::index::Generation::open_current(&config, &analyzers).expect("open the index").map(Arc::new);
+    let state = Arc::new(shirabe::api::AppState {
+        expander: shirabe::query::QueryExpander::builtin(),
+        web_dir: repo().join("web"),
+        permits: tokio::sync::Semaphore::new(16),
+        audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
+        answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
+        metrics: Default::default(),
+        users: shirabe::access::Users::load(&repo().join("fixtures/users.toml")).expect("users"),
+        config,
+        analyzers,
+        embedder: Arc::new(embedder()),
+        generation: parking_lot::RwLock::new(generation),
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(shirabe::api::serve(state, addr)).expect("serve");
+    });
+    let base = format!("http://{addr}");
+    for _ in 0..200 {
+        if ureq::get(&format!("{base}/healthz")).call().is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    base
+}
