@@ -21,8 +21,10 @@ use crate::search::PassageHit;
 pub const PASSAGES_READ: usize = 5;
 /// Most sentences in an answer.
 pub const MAX_SENTENCES: usize = 3;
-/// Default abstention threshold on the combined sentence score (see `shirabe eval-answers`).
-pub const DEFAULT_THRESHOLD: f32 = 0.55;
+/// Default abstention threshold on the combined sentence score. Calibrated with
+/// `shirabe eval-answers` on JSQuAD (README, "Grounded answers"): at 0.65 the answer span is in the
+/// returned sentences for 82 % of answerable questions and 82 % of unanswerable ones abstain.
+pub const DEFAULT_THRESHOLD: f32 = 0.65;
 
 /// The Japanese message of an abstention.
 pub const ABSTAIN_MESSAGE: &str = "検索された文書からは、この質問に確実に答えられる記述が見つかりませんでした。関連する文書を確認してください。";
