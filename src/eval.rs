@@ -150,50 +150,9 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     }
 
     let started = Instant::now();
-    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
-    let keyword = KeywordIndex::in_memory(analyzers)?;
-    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
-    let mut built = Vec::with_capacity(docs.len());
-    let mut documents = BTreeMap::new();
-    for d in &docs {
-        let extracted = ExtractedDocument {
-            key: String::new(),
-            title: crate::text::normalize::normalize(&d.title),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            sections: vec![Section { text: crate::text::normalize::normalize(&d.text), page: None, anchor: None, heading: None }],
-        };
-        let document = Document {
-            id: d.id.clone(),
-            title: extracted.title.clone(),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            source_path: String::new(),
-            content_hash: String::new(),
-            access: Access::default(),
-        };
-        let passages = crate::chunk::chunk(&d.id, &extracted, opts.passage_chars);
-        documents.insert(d.id.clone(), document.clone());
-        built.push((document, passages));
-    }
-    let mut writer = keyword.writer()?;
-    let passages = write_documents(&mut writer, &vectors, embedder, &built)?;
-    writer.commit()?;
-    crate::vector::VectorStore::optimize(&vectors)?;
+    let (gen, passages, _tmp) = index_docs(analyzers, embedder, docs.iter(), opts.passage_chars)?;
     let index_seconds = started.elapsed().as_secs_f64();
 
-    let gen = Generation {
-        id: 0,
-        dir: tmp.path().to_path_buf(),
-        keyword,
-        vectors: Box::new(vectors),
-        documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        state: State { documents, ..State::default() },
-    };
     let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
     let filter = Filter::unrestricted();
     let mut results = Vec::new();
@@ -228,6 +187,60 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
         });
     }
     Ok(results)
+}
+
+/// Indexes evaluation documents with the production pipeline (normalisation, chunking, both
+/// analysers, embedding) into a throwaway generation. Returns it with its passage count and the
+/// temporary directory that must outlive it.
+fn index_docs<'a>(
+    analyzers: &Analyzers,
+    embedder: &Embedder,
+    docs: impl Iterator<Item = &'a EvalDoc>,
+    passage_chars: usize,
+) -> Result<(Generation, usize, tempfile::TempDir)> {
+    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let keyword = KeywordIndex::in_memory(analyzers)?;
+    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
+    let mut built = Vec::new();
+    let mut documents = BTreeMap::new();
+    for d in docs {
+        let extracted = ExtractedDocument {
+            key: String::new(),
+            title: crate::text::normalize::normalize(&d.title),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections: vec![Section { text: crate::text::normalize::normalize(&d.text), page: None, anchor: None, heading: None }],
+        };
+        let document = Document {
+            id: d.id.clone(),
+            title: extracted.title.clone(),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            source_path: String::new(),
+            content_hash: String::new(),
+            access: Access::default(),
+        };
+        let passages = crate::chunk::chunk(&d.id, &extracted, passage_chars);
+        documents.insert(d.id.clone(), document.clone());
+        built.push((document, passages));
+    }
+    let mut writer = keyword.writer()?;
+    let passages = write_documents(&mut writer, &vectors, embedder, &built)?;
+    writer.commit()?;
+    crate::vector::VectorStore::optimize(&vectors)?;
+    let gen = Generation {
+        id: 0,
+        dir: tmp.path().to_path_buf(),
+        keyword,
+        vectors: Box::new(vectors),
+        documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        state: State { documents, ..State::default() },
+    };
+    Ok((gen, passages, tmp))
 }
 
 fn round4(x: f64) -> f64 {
@@ -289,49 +302,7 @@ pub fn evaluate_answers(
     let queries: Vec<EvalQueryWithAnswers> = read_jsonl(opts.queries)?;
     let qrels = read_qrels(opts.qrels)?;
     let kept = |id: &str| Sha256::digest(id.as_bytes())[0] % 2 == 0;
-    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
-    let keyword = KeywordIndex::in_memory(analyzers)?;
-    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
-    let mut built = Vec::new();
-    let mut documents = BTreeMap::new();
-    for d in docs.iter().filter(|d| kept(&d.id)) {
-        let text = crate::text::normalize::normalize(&d.text);
-        let extracted = ExtractedDocument {
-            key: String::new(),
-            title: crate::text::normalize::normalize(&d.title),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            sections: vec![Section { text, page: None, anchor: None, heading: None }],
-        };
-        let document = Document {
-            id: d.id.clone(),
-            title: extracted.title.clone(),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            source_path: String::new(),
-            content_hash: String::new(),
-            access: Access::default(),
-        };
-        let passages = crate::chunk::chunk(&d.id, &extracted, opts.passage_chars);
-        documents.insert(d.id.clone(), document.clone());
-        built.push((document, passages));
-    }
-    let mut writer = keyword.writer()?;
-    write_documents(&mut writer, &vectors, embedder, &built)?;
-    writer.commit()?;
-    crate::vector::VectorStore::optimize(&vectors)?;
-    let gen = Generation {
-        id: 0,
-        dir: tmp.path().to_path_buf(),
-        keyword,
-        vectors: Box::new(vectors),
-        documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        state: State { documents, ..State::default() },
-    };
+    let (gen, _, _tmp) = index_docs(analyzers, embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
     let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
     // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
     // abstains exactly when best < t (sentences below t are dropped).
