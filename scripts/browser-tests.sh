@@ -14,7 +14,10 @@ target/release/shirabe-indexer fixtures/docs > "$tmp/report.json"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 SHIRABE_DATA_DIR=$SHIRABE_DATA_DIR target/release/shirabe serve --listen "127.0.0.1:$port" 2> "$tmp/serve.log" &
 server=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.2; done
+for _ in $(seq 1 100); do
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "http://127.0.0.1:$port/healthz" 2>/dev/null && break
+  sleep 0.2
+done
 secret=$(python3 -c '
 import json, sys
 state = json.load(open(sys.argv[1]))

@@ -382,8 +382,8 @@ fn walk(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
     while let Some(dir) = stack.pop() {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if dir.is_file() => {
-                let _ = e;
+            // A source given as a single file rather than a folder.
+            Err(_) if dir.is_file() => {
                 files.push(dir);
                 continue;
             }
@@ -490,9 +490,8 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
             }
         }
     }
-    for (old_path, entry) in vanished.values() {
+    for (old_path, _) in vanished.values() {
         report.deleted.push(FileItem { path: old_path.clone() });
-        let _ = entry;
     }
     report.deleted.sort_by(|a, b| a.path.cmp(&b.path));
 
