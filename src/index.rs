@@ -242,27 +242,61 @@ pub fn build_document(
     (document, passages)
 }
 
-/// Adds documents to both stores: keyword passages and embedded vectors.
+/// Seconds spent in each store while writing documents.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteTimes {
+    pub keyword: f64,
+    pub embedding: f64,
+    pub vector_upsert: f64,
+}
+
+/// Adds documents to both stores: keyword passages and embedded vectors. Returns the number of
+/// passages written.
 pub fn write_documents(
     keyword: &mut crate::keyword::KeywordWriter<'_>,
     vectors: &dyn VectorStore,
     embedder: &Embedder,
     docs: &[(Document, Vec<Passage>)],
 ) -> Result<usize> {
+    write_documents_timed(keyword, vectors, embedder, docs, &mut WriteTimes::default())
+}
+
+/// [`write_documents`], adding the time spent in each store to `times`.
+pub fn write_documents_timed(
+    keyword: &mut crate::keyword::KeywordWriter<'_>,
+    vectors: &dyn VectorStore,
+    embedder: &Embedder,
+    docs: &[(Document, Vec<Passage>)],
+    times: &mut WriteTimes,
+) -> Result<usize> {
     let mut count = 0;
     for (doc, passages) in docs {
+        let t = Instant::now();
         keyword.add(doc, passages)?;
+        times.keyword += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let texts: Vec<String> = passages.iter().map(|p| embedding_text(doc, p)).collect();
         let vecs = embedder.embed_passages(&texts)?;
+        times.embedding += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let points: Vec<VectorPoint> = passages
             .iter()
             .zip(vecs)
             .map(|(p, vector)| VectorPoint { payload: payload(doc, p), vector })
             .collect();
         vectors.upsert(&points)?;
+        times.vector_upsert += t.elapsed().as_secs_f64();
         count += passages.len();
     }
     Ok(count)
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// One failed file in a run report.
@@ -296,7 +330,19 @@ pub struct RunReport {
     pub extract_seconds: f64,
     pub write_seconds: f64,
     pub optimize_seconds: f64,
+    /// Seconds adding passages to the keyword index (analysis included).
+    pub keyword_seconds: f64,
+    /// Seconds embedding passages.
+    pub embedding_seconds: f64,
+    /// Seconds writing vectors to the vector store.
+    pub vector_seconds: f64,
+    /// Passages written per second of the whole write phase.
     pub passages_per_second: f64,
+    pub extraction_passages_per_second: f64,
+    pub keyword_passages_per_second: f64,
+    pub embedding_passages_per_second: f64,
+    /// Peak resident memory of the run, MiB.
+    pub peak_rss_mib: Option<f64>,
     /// A stale lock left by a process that no longer runs was taken over.
     pub stale_lock_taken_over: bool,
 }
@@ -540,6 +586,7 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
     let total = to_extract.len();
     let mut extract_seconds = 0.0;
     let mut write_seconds = 0.0;
+    let mut times = WriteTimes::default();
     for (i, p) in to_extract.iter().enumerate() {
         (opts.progress)(i, total, &p.key);
         let t = Instant::now();
@@ -580,7 +627,7 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
             writer.delete_document(&doc.id);
             vectors.delete_documents(std::slice::from_ref(&doc.id))?;
         }
-        report.passages_written += write_documents(&mut writer, vectors.as_ref(), embedder, &fresh)?;
+        report.passages_written += write_documents_timed(&mut writer, vectors.as_ref(), embedder, &fresh, &mut times)?;
         for (doc, _) in fresh {
             new_state.documents.insert(doc.id.clone(), doc);
         }
@@ -634,7 +681,15 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
     report.extract_seconds = extract_seconds;
     report.write_seconds = write_seconds;
     report.seconds = started.elapsed().as_secs_f64();
-    report.passages_per_second = if write_seconds > 0.0 { report.passages_written as f64 / write_seconds } else { 0.0 };
+    let rate = |secs: f64| if secs > 0.0 { report.passages_written as f64 / secs } else { 0.0 };
+    report.passages_per_second = rate(write_seconds);
+    report.extraction_passages_per_second = rate(extract_seconds);
+    report.keyword_passages_per_second = rate(times.keyword);
+    report.embedding_passages_per_second = rate(times.embedding);
+    report.keyword_seconds = times.keyword;
+    report.embedding_seconds = times.embedding;
+    report.vector_seconds = times.vector_upsert;
+    report.peak_rss_mib = peak_rss_mib();
     drop(lock);
     Ok(report)
 }
