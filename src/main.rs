@@ -44,12 +44,8 @@ enum Command {
     },
     /// Evaluate retrieval on a document set: prints one JSON line per mode.
     Eval {
-        #[arg(long)]
-        docs: PathBuf,
-        #[arg(long)]
-        queries: PathBuf,
-        #[arg(long)]
-        qrels: PathBuf,
+        #[command(flatten)]
+        set: EvalSet,
         /// keyword, vector, hybrid or all.
         #[arg(long, default_value = "all")]
         mode: String,
@@ -62,12 +58,8 @@ enum Command {
     },
     /// Measure grounded answers and abstention at several thresholds (JSON line per threshold).
     EvalAnswers {
-        #[arg(long)]
-        docs: PathBuf,
-        #[arg(long)]
-        queries: PathBuf,
-        #[arg(long)]
-        qrels: PathBuf,
+        #[command(flatten)]
+        set: EvalSet,
         /// Questions to use (half answerable, half unanswerable).
         #[arg(long, default_value_t = 400)]
         max_queries: usize,
@@ -82,6 +74,17 @@ enum Command {
     /// Setup helpers (called by `make setup`).
     #[command(subcommand)]
     Setup(SetupCommand),
+}
+
+/// An evaluation set in the format of `../shared/eval/` (docs.jsonl, queries.jsonl, qrels.tsv).
+#[derive(clap::Args)]
+struct EvalSet {
+    #[arg(long)]
+    docs: PathBuf,
+    #[arg(long)]
+    queries: PathBuf,
+    #[arg(long)]
+    qrels: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -144,7 +147,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command {
         Command::Serve { listen } => serve(config, listen),
-        Command::Eval { docs, queries, qrels, mode, max_queries, no_synonyms } => {
+        Command::Eval { set, mode, max_queries, no_synonyms } => {
             let modes = match mode.as_str() {
                 "all" => vec![Mode::Keyword, Mode::Vector, Mode::Hybrid],
                 "keyword" => vec![Mode::Keyword],
@@ -156,9 +159,9 @@ fn run(cli: Cli) -> Result<()> {
             let embedder = load_embedder(&config)?;
             let expander = if no_synonyms { QueryExpander::without_synonyms() } else { load_expander(&config)? };
             let opts = shirabe::eval::EvalOptions {
-                docs: &docs,
-                queries: &queries,
-                qrels: &qrels,
+                docs: &set.docs,
+                queries: &set.queries,
+                qrels: &set.qrels,
                 modes,
                 search: config.search.clone(),
                 expander,
@@ -170,13 +173,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::EvalAnswers { docs, queries, qrels, max_queries } => {
+        Command::EvalAnswers { set, max_queries } => {
             let analyzers = Analyzers::load(&config.dict_dir())?;
             let embedder = load_embedder(&config)?;
             let opts = shirabe::eval::EvalOptions {
-                docs: &docs,
-                queries: &queries,
-                qrels: &qrels,
+                docs: &set.docs,
+                queries: &set.queries,
+                qrels: &set.qrels,
                 modes: vec![Mode::Hybrid],
                 search: config.search.clone(),
                 expander: load_expander(&config)?,
