@@ -1,0 +1,316 @@
+//! `shirabe-bench embed`: embedding throughput of shirabe's embedder (fastembed) against raw ONNX
+//! Runtime (the `ort` crate with the `tokenizers` crate) on the same model file, the same
+//! passages, the same batch size and the same intra-op thread count, in one run.
+//!
+//! ONNX Runtime allows one environment per process and fastembed keeps its own, so each engine
+//! runs in a child process of this command (`--engine fastembed|ort`), one after the other, and
+//! the parent prints both results and how closely the two engines' vectors agree.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shirabe::config::Config;
+use shirabe::embed::Embedder;
+use shirabe::ingest::{ExtractedDocument, Section};
+use shirabe::model::{Access, DocType, Document};
+
+use crate::util::{self, Percentiles};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmbedArgs {
+    /// Passages to embed come from these documents (chunked as the indexer does).
+    #[arg(long, default_value = "../shared/eval/jsquad/docs.jsonl")]
+    pub docs: PathBuf,
+    /// Number of passages to embed per engine.
+    #[arg(long, default_value_t = 256)]
+    pub texts: usize,
+    /// Batch size (default: embedding.batch_size of the configuration).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Intra-op threads for both engines (default: embedding.threads, 0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Queries for the single-query latency (what a search pays), JSONL with `text`.
+    #[arg(long, default_value = "../shared/eval/jsquad/queries.jsonl")]
+    pub queries: PathBuf,
+    /// Single-query embeddings timed per engine.
+    #[arg(long, default_value_t = 100)]
+    pub query_n: usize,
+    /// Rounds; engines alternate (fastembed, ort, fastembed, ort, …) to spread machine noise.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Internal: run one engine in this process and write its result to --result.
+    #[arg(long, hide = true)]
+    pub engine: Option<String>,
+    #[arg(long, hide = true)]
+    pub result: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EngineResult {
+    engine: String,
+    texts: usize,
+    batch: usize,
+    threads: usize,
+    seconds: f64,
+    passages_per_second: f64,
+    query: Percentiles,
+    peak_rss_mib: Option<f64>,
+    /// The first vectors, to compare the engines.
+    sample: Vec<Vec<f32>>,
+}
+
+pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
+    let batch = args.batch.unwrap_or(config.embedding.batch_size).max(1);
+    let threads = match args.threads.unwrap_or(config.embedding.threads) {
+        0 => util::cpus(),
+        n => n,
+    };
+    if let Some(engine) = &args.engine {
+        let result = run_engine(config, args, engine, batch, threads)?;
+        let path = args.result.as_ref().context("--result is required with --engine")?;
+        std::fs::write(path, serde_json::to_vec(&result)?)?;
+        return Ok(());
+    }
+    let tmp = std::env::temp_dir().join(format!("shirabe-bench-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let exe = std::env::current_exe()?;
+    let mut results: Vec<EngineResult> = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        for engine in ["fastembed", "ort"] {
+            let out = tmp.join(format!("{engine}-{round}.json"));
+            let mut cmd = Command::new(&exe);
+            cmd.arg("embed")
+                .args(["--engine", engine, "--texts", &args.texts.to_string(), "--batch", &batch.to_string()])
+                .args(["--threads", &threads.to_string(), "--query-n", &args.query_n.to_string()])
+                .arg("--docs")
+                .arg(&args.docs)
+                .arg("--queries")
+                .arg(&args.queries)
+                .arg("--result")
+                .arg(&out);
+            let status = cmd.status().with_context(|| format!("running {}", exe.display()))?;
+            ensure!(status.success(), "the {engine} run failed ({status})");
+            results.push(serde_json::from_slice(&std::fs::read(&out)?)?);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let agreement = |a: &EngineResult, b: &EngineResult| {
+        a.sample.iter().zip(&b.sample).map(|(x, y)| shirabe::embed::cosine(x, y)).fold(f32::INFINITY, f32::min)
+    };
+    let min_cos = agreement(&results[0], &results[1]);
+    for r in &results {
+        util::emit(&json!({
+            "bench": "embed", "engine": r.engine, "texts": r.texts, "batch": r.batch, "threads": r.threads,
+            "seconds": util::round2(r.seconds), "passages_per_second": util::round2(r.passages_per_second),
+            "single_query": r.query, "peak_rss_mib": r.peak_rss_mib, "loadavg": util::loadavg(),
+        }));
+    }
+    let mean = |engine: &str| {
+        let v: Vec<f64> = results.iter().filter(|r| r.engine == engine).map(|r| r.passages_per_second).collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    util::emit(&json!({
+        "bench": "embed", "summary": true,
+        "fastembed_passages_per_second": util::round2(mean("fastembed")),
+        "ort_passages_per_second": util::round2(mean("ort")),
+        "fastembed_over_ort": util::round2(mean("fastembed") / mean("ort").max(1e-9)),
+        "min_cosine_between_engines": min_cos,
+        "loadavg": util::loadavg(),
+    }));
+    Ok(())
+}
+
+/// The benchmark passages: the first `n` passages of the documents, as the indexer would embed them.
+fn passages(docs: &Path, n: usize, passage_chars: usize) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Line {
+        id: String,
+        #[serde(default)]
+        title: String,
+        text: String,
+    }
+    let lines: Vec<Line> = util::read_jsonl(docs)?;
+    let mut out = Vec::new();
+    for d in lines {
+        let title = shirabe::text::normalize::normalize(&d.title);
+        let text = shirabe::text::normalize::normalize(&d.text);
+        let extracted = ExtractedDocument {
+            key: String::new(),
+            title: title.clone(),
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections: vec![Section { text, page: None, anchor: None, heading: None }],
+        };
+        let doc = Document {
+            id: d.id.clone(),
+            title,
+            doc_type: DocType::Other,
+            issuer: None,
+            issued: None,
+            number: None,
+            source_path: String::new(),
+            content_hash: String::new(),
+            access: Access::default(),
+        };
+        for p in shirabe::chunk::chunk(&d.id, &extracted, passage_chars) {
+            out.push(shirabe::index::embedding_text(&doc, &p));
+            if out.len() >= n {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, threads: usize) -> Result<EngineResult> {
+    let texts = passages(&args.docs, args.texts, config.indexer.passage_chars)?;
+    let queries: Vec<String> = util::load_queries(&args.queries, args.query_n)?.into_iter().map(|q| shirabe::text::normalize::normalize(&q)).collect();
+    // Both engines see exactly these strings (the prefixes E5 needs, as shirabe adds them).
+    let prefixed: Vec<String> = texts.iter().map(|t| format!("passage: {t}")).collect();
+    let prefixed_queries: Vec<String> = queries.iter().map(|q| format!("query: {q}")).collect();
+    let mut embed: Box<dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>>> = match engine {
+        "fastembed" => {
+            let e = Embedder::load(&config.model_dir(), &config.ort_library(), threads, batch)?;
+            Box::new(move |t: &[String]| Ok(e.embed_raw(t.to_vec())?))
+        }
+        "ort" => {
+            let mut raw = RawOrt::load(&config.model_dir(), &config.ort_library(), threads)?;
+            Box::new(move |t: &[String]| {
+                let mut out = Vec::with_capacity(t.len());
+                for chunk in t.chunks(batch) {
+                    out.extend(raw.embed(chunk)?);
+                }
+                Ok(out)
+            })
+        }
+        other => bail!("unknown engine {other:?}"),
+    };
+    // Warm-up: one batch.
+    embed(&prefixed[..batch.min(prefixed.len())])?;
+    let t = Instant::now();
+    let vectors = embed(&prefixed)?;
+    let seconds = t.elapsed().as_secs_f64();
+    ensure!(vectors.len() == prefixed.len(), "{engine} returned {} vectors for {} texts", vectors.len(), prefixed.len());
+    let mut qms = Vec::new();
+    for q in &prefixed_queries {
+        let t = Instant::now();
+        embed(std::slice::from_ref(q))?;
+        qms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(EngineResult {
+        engine: engine.to_string(),
+        texts: prefixed.len(),
+        batch,
+        threads,
+        seconds,
+        passages_per_second: prefixed.len() as f64 / seconds,
+        query: Percentiles::of(qms),
+        peak_rss_mib: util::peak_rss_mib(),
+        sample: vectors.into_iter().take(8).collect(),
+    })
+}
+
+/// E5 on ONNX Runtime without fastembed: tokenizer.json through `tokenizers` (pad to the longest
+/// in the batch, truncate at 512, as fastembed does), the session with graph optimisation level 3
+/// and `threads` intra-op threads (fastembed's settings), mean pooling over the attention mask and
+/// L2 normalisation.
+struct RawOrt {
+    _env: ort::environment::Environment,
+    session: ort::session::Session,
+    tokenizer: tokenizers::Tokenizer,
+    token_type_ids: bool,
+    output: String,
+}
+
+impl RawOrt {
+    fn load(model_dir: &Path, library: &Path, threads: usize) -> Result<RawOrt> {
+        let env = ort::init_from(library).map_err(|e| anyhow::anyhow!("loading {}: {e}", library.display()))?.build()?;
+        let model = std::fs::read(model_dir.join("model.onnx"))?;
+        let session = ort::session::Session::builder(&env)?
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_intra_threads(threads)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .commit_from_memory(&model)?;
+        let config: serde_json::Value = serde_json::from_slice(&std::fs::read(model_dir.join("config.json"))?)?;
+        let tok_config: serde_json::Value = serde_json::from_slice(&std::fs::read(model_dir.join("tokenizer_config.json"))?)?;
+        let mut tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("tokenizer.json: {e}"))?;
+        let pad_token = tok_config["pad_token"].as_str().or_else(|| tok_config["pad_token"]["content"].as_str()).unwrap_or("<pad>").to_string();
+        let pad_id = config["pad_token_id"].as_u64().map(|v| v as u32).or_else(|| tokenizer.token_to_id(&pad_token)).unwrap_or(0);
+        let max_length = tok_config["model_max_length"].as_f64().map_or(512, |m| (m as usize).min(512));
+        tokenizer
+            .with_padding(Some(tokenizers::PaddingParams { strategy: tokenizers::PaddingStrategy::BatchLongest, pad_id, pad_token, ..Default::default() }))
+            .with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() }))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token_type_ids = session.inputs().iter().any(|i| i.name() == "token_type_ids");
+        let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let output = if outputs.len() == 1 || !outputs.iter().any(|o| o == "last_hidden_state") {
+            outputs.first().cloned().context("the model has no outputs")?
+        } else {
+            "last_hidden_state".to_string()
+        };
+        Ok(RawOrt { _env: env, session, tokenizer, token_type_ids, output })
+    }
+
+    fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (b, len) = (enc.len(), enc.first().map_or(0, |e| e.get_ids().len()));
+        let mut ids = Vec::with_capacity(b * len);
+        let mut mask = Vec::with_capacity(b * len);
+        let mut types = Vec::with_capacity(b * len);
+        for e in &enc {
+            ids.extend(e.get_ids().iter().map(|&x| i64::from(x)));
+            mask.extend(e.get_attention_mask().iter().map(|&x| i64::from(x)));
+            types.extend(e.get_type_ids().iter().map(|&x| i64::from(x)));
+        }
+        let shape = [b as i64, len as i64];
+        let mut inputs: Vec<(String, ort::value::DynValue)> = vec![
+            ("input_ids".into(), ort::value::Tensor::from_array((shape, ids))?.into_dyn()),
+            ("attention_mask".into(), ort::value::Tensor::from_array((shape, mask.clone()))?.into_dyn()),
+        ];
+        if self.token_type_ids {
+            inputs.push(("token_type_ids".into(), ort::value::Tensor::from_array((shape, types))?.into_dyn()));
+        }
+        let outputs = self.session.run(inputs)?;
+        let (out_shape, data) = outputs[self.output.as_str()].try_extract_tensor::<f32>()?;
+        let dims: Vec<usize> = out_shape.iter().map(|&d| d as usize).collect();
+        let mut result = Vec::with_capacity(b);
+        match dims.as_slice() {
+            [_, seq, hidden] => {
+                for i in 0..b {
+                    let mut v = vec![0f32; *hidden];
+                    let mut count = 0f32;
+                    for t in 0..*seq {
+                        if mask[i * len + t] == 0 {
+                            continue;
+                        }
+                        count += 1.0;
+                        let row = &data[(i * seq + t) * hidden..(i * seq + t + 1) * hidden];
+                        v.iter_mut().zip(row).for_each(|(a, x)| *a += x);
+                    }
+                    v.iter_mut().for_each(|a| *a /= count.max(1e-9));
+                    result.push(normalise(v));
+                }
+            }
+            [_, hidden] => {
+                for i in 0..b {
+                    result.push(normalise(data[i * hidden..(i + 1) * hidden].to_vec()));
+                }
+            }
+            other => bail!("unexpected output shape {other:?}"),
+        }
+        Ok(result)
+    }
+}
+
+fn normalise(v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / (n + 1e-12)).collect()
+}

@@ -1,0 +1,157 @@
+//! `shirabe-bench`: the benchmark suite (issue 8 item 1, issue 5's latency target, issue 4's
+//! indexing throughput). Every result is one JSON line on stdout carrying the load average,
+//! because the development machine has two cores that other work shares. See docs/benchmarks.md.
+
+mod corpus;
+mod embed;
+mod http;
+mod indexing;
+mod query;
+mod util;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use shirabe::config::Config;
+
+/// Benchmarks of shirabe: replicated corpora, query latency (library and HTTP), embedding and
+/// indexing throughput, peak memory.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Configuration file (TOML); the model, dictionary and ONNX Runtime come from its data
+    /// directory (SHIRABE_DATA_DIR, default .data).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory holding the model, dictionary and ONNX Runtime (overrides the configuration).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build (or load, if present and valid) a replicated corpus in the production index format.
+    Corpus(corpus::CorpusArgs),
+    /// Library-call latency (Retriever, embedding included) per mode, with a stage breakdown.
+    Query(query::QueryArgs),
+    /// HTTP latency and throughput of POST /api/search with concurrent clients; service memory.
+    Http(http::HttpArgs),
+    /// Embedding throughput: shirabe's embedder (fastembed) against raw ONNX Runtime.
+    Embed(embed::EmbedArgs),
+    /// Indexing throughput and memory of shirabe-indexer: a fresh run, then a nothing-changed rerun.
+    Index(indexing::IndexArgs),
+    /// Summarise an existing shirabe-indexer report (e.g. from a run made by hand).
+    IndexReport {
+        /// The report JSON (`shirabe-indexer --report FILE`).
+        report: PathBuf,
+        /// Wall time of that run in seconds, if measured.
+        #[arg(long, default_value_t = 0.0)]
+        wall: f64,
+        /// Label of the run.
+        #[arg(long, default_value = "fresh")]
+        run: String,
+    },
+    /// The fast variant for CI (< 2 minutes): a 2k-passage corpus, query latency, HTTP with 1 and
+    /// 8 clients, and the embedding comparison, all small.
+    Quick {
+        /// Working directory (the corpus and the embedding cache go here).
+        #[arg(long, default_value = "target/shirabe-bench-quick")]
+        out: PathBuf,
+        #[arg(long, default_value = "../shared/eval/jsquad/docs.jsonl")]
+        docs: PathBuf,
+        #[arg(long, default_value = "../shared/eval/jsquad/queries.jsonl")]
+        queries: PathBuf,
+    },
+}
+
+fn main() {
+    if let Err(err) = real_main() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    // Absolute paths, so that the corpus's symlinks and child processes find the same files.
+    if let Ok(abs) = std::fs::canonicalize(&config.data_dir) {
+        config.data_dir = abs;
+    }
+    match cli.command {
+        Cmd::Corpus(args) => corpus::run(&config, &args).map(drop),
+        Cmd::Query(args) => query::run(&config, &args),
+        Cmd::Http(args) => http::run(&args),
+        Cmd::Embed(args) => embed::run(&config, &args),
+        Cmd::Index(args) => indexing::run(&config, &args),
+        Cmd::IndexReport { report, wall, run } => {
+            let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+            util::emit(&indexing::summary(&run, &r, wall, &report));
+            Ok(())
+        }
+        Cmd::Quick { out, docs, queries } => quick(&config, out, docs, queries),
+    }
+}
+
+fn quick(config: &Config, out: PathBuf, docs: PathBuf, queries: PathBuf) -> Result<()> {
+    let started = Instant::now();
+    let dir = out.join("corpus-2k");
+    corpus::run(
+        config,
+        &corpus::CorpusArgs {
+            passages: 2000,
+            out: dir.clone(),
+            docs: docs.clone(),
+            unique_docs: 60,
+            perturb: 0.005,
+            embedding_cache: Some(out.join("embeddings.bin")),
+            rebuild: false,
+        },
+    )?;
+    query::run(
+        config,
+        &query::QueryArgs {
+            index: dir.clone(),
+            queries: queries.clone(),
+            n: 60,
+            warmup: 5,
+            limit: 10,
+            modes: "hybrid,keyword,vector,stages".into(),
+        },
+    )?;
+    http::run(&http::HttpArgs {
+        index: Some(dir),
+        url: None,
+        pid: None,
+        token: corpus::BENCH_TOKEN.into(),
+        shirabe_bin: None,
+        clients: "1,8".into(),
+        duration: 4.0,
+        queries: queries.clone(),
+        size: 10,
+        warmup: 3,
+    })?;
+    embed::run(
+        config,
+        &embed::EmbedArgs {
+            docs,
+            texts: 32,
+            batch: None,
+            threads: None,
+            queries,
+            query_n: 20,
+            rounds: 1,
+            engine: None,
+            result: None,
+        },
+    )?;
+    util::emit(&serde_json::json!({ "bench": "quick", "seconds": util::round2(started.elapsed().as_secs_f64()), "loadavg": util::loadavg() }));
+    Ok(())
+}
