@@ -219,13 +219,18 @@ def main():
         delay = rng.uniform(0.05, max(0.5, est))
         poller = Poller(a.base, queries)
         poller.start()
-        proc = subprocess.Popen([a.indexer, share], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        err_path = os.path.join(a.work, f"killed-{i}.stderr")
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen([a.indexer, share], stdout=subprocess.DEVNULL, stderr=err)
         time.sleep(delay)
         finished_first = proc.poll() is not None
         if not finished_first:
             os.kill(proc.pid, signal.SIGKILL)
             killed_mid_run += 1
         proc.wait()
+        if finished_first and proc.returncode != 0:
+            tail = open(err_path, errors="replace").read().strip().splitlines()[-3:]
+            problems.append(f"the indexer exited {proc.returncode} on its own before the kill: {' | '.join(tail)}")
         # the state right after the kill
         try:
             k_gen, k_state = current_state(index_dir)
