@@ -147,7 +147,7 @@ class Share:
             done.append("modify")
         # delete one once there are a few
         if len(self.extra) > 3 and rng.random() < 0.7:
-            name = self.extra.pop(rng.randrange(len(self.extra)))
+            name = self.extra.pop(rng.randrange(len(self.extra) - 1))  # not the one just added
             os.remove(name)
             done.append("delete")
         # move one
@@ -272,7 +272,7 @@ def main():
         if not served or served.get("generation") != n_gen:
             problems.append(f"the service does not serve the re-run's generation {n_gen}: {served}")
         what = "killed" if not finished_first else "finished before the kill"
-        kept = "new" if k_sig == n_sig and k_sig != prev_sig else ("previous" if k_sig == prev_sig else "?")
+        kept = "unchanged" if k_sig == prev_sig == n_sig else ("new" if k_sig == n_sig else ("previous" if k_sig == prev_sig else "?"))
         line = f"run {i:2d}/{a.runs}: {'+'.join(ops):<28} {what} after {delay:4.1f} s, served {kept} state; re-run {run_times[-1]:4.1f} s -> {new_counts[0] if new_counts else '?'} docs / {new_counts[1] if new_counts else '?'} passages; {poller.ok} searches ok"
         if problems:
             failures.append((i, problems))
