@@ -140,7 +140,9 @@ def empty_pages_pdf(pages):
 
 # ---------------------------------------------------------------- the hostile set
 
-def hostile_files(repo, big_mib):
+def hostile_files(repo, big_mib, quick=False):
+    """(name, bytes, expectation, description) of every hostile file; quick=True shrinks the slow ones."""
+    q = (lambda full, small: small) if quick else (lambda full, small: full)
     rng = random.Random(8)
     good_pdf = open(os.path.join(repo, "fixtures/docs/generated/kokuji-59-conveni-kofu-r6.pdf"), "rb").read()
     law = open(os.path.join(repo, "fixtures/docs/laws/kakuu-shi-bunsho-kanri-jorei.xml"), "rb").read()
@@ -164,9 +166,9 @@ def hostile_files(repo, big_mib):
     add("pdf/nested-dict-50k.pdf", nested_dict_pdf(50_000), EITHER, "dictionary nested 50,000 deep")
     add("pdf/deep-page-tree-5k.pdf", deep_page_tree_pdf(5_000), EITHER, "page tree 5,000 levels deep")
     add("pdf/cyclic-page-tree.pdf", cyclic_page_tree_pdf(), EITHER, "page tree with a cycle")
-    add("pdf/flate-bomb-256mib.pdf", bomb_stream_pdf(256), EITHER, "content stream inflating to 256 MiB")
-    add("pdf/empty-pages-3000.pdf", empty_pages_pdf(3000), MUST, "3,000 pages, no text, no images")
-    add("pdf/many-pages-100.pdf", text_pdf(lambda n: [f"Page {n + 1} of a long report."], pages=100, shared=False), EITHER, "100 pages of text")
+    add(f"pdf/flate-bomb-{q(256, 32)}mib.pdf", bomb_stream_pdf(q(256, 32)), EITHER, f"content stream inflating to {q(256, 32)} MiB")
+    add(f"pdf/empty-pages-{q(3000, 30)}.pdf", empty_pages_pdf(q(3000, 30)), MUST, f"{q(3000, 30):,} pages, no text, no images")
+    add(f"pdf/many-pages-{q(100, 10)}.pdf", text_pdf(lambda n: [f"Page {n + 1} of a long report."], pages=q(100, 10), shared=False), EITHER, f"{q(100, 10)} pages of text")
     add(f"pdf/huge-{big_mib}mib.pdf", text_pdf(lambda n: ["x" * 80] * 40, pages=1)[:-6] + b"%" + b"P" * (big_mib << 20) + b"\n%%EOF\n", MUST, f"{big_mib} MiB, over indexer.max_file_bytes")
     # wrong extensions
     add("ext/pdf-named.txt", good_pdf, EITHER, "a real PDF named .txt (read as PDF)")
@@ -213,7 +215,7 @@ def hostile_files(repo, big_mib):
     add("lines/spaces-8mib-one-line.txt", b" " * (8 << 20) + "この一行だけが本文である。".encode() + b" " * 1000, EITHER, "8 MiB line of spaces around one sentence")
     add("lines/one-line-20k-chars.md", ("住民票の写しの交付手数料は一通三百円とする" * 1_000).encode(), EITHER, "20,000-character line without punctuation")
     add("lines/jsonl-4mib-line.jsonl", b'{"speaker": "x", "text": "' + "あ".encode() * (4 << 18), MUST, "one unterminated 4 MiB JSON line")
-    add("lines/html-div-20k.html", b"<html><body>" + b"<div>" * 20_000 + "深い入れ子".encode() + b"</div>" * 20_000 + b"</body></html>", EITHER, "20,000 nested <div>s on one line")
+    add(f"lines/html-div-{q(20, 5)}k.html", b"<html><body>" + b"<div>" * q(20_000, 5_000) + "深い入れ子".encode() + b"</div>" * q(20_000, 5_000) + b"</body></html>", EITHER, f"{q(20_000, 5_000):,} nested <div>s on one line")
     return files
 
 
@@ -255,18 +257,25 @@ def main():
     ap.add_argument("--shirabe", required=True)
     ap.add_argument("--big-mib", type=int, default=40)
     ap.add_argument("--timeout", type=int, default=900, help="seconds one indexer run may take")
+    ap.add_argument("--quick", action="store_true", help="smaller slow files and good set (CI)")
     a = ap.parse_args()
     share = os.path.join(a.work, "share")
     good_root = os.path.join(share, "good")
-    shutil.copytree(os.path.join(a.repo, "fixtures/docs"), good_root)
-    hostile = hostile_files(a.repo, a.big_mib)
+    if a.quick:
+        for sub in ("circulars", "laws", "restricted"):
+            shutil.copytree(os.path.join(a.repo, "fixtures/docs", sub), os.path.join(good_root, sub))
+        os.makedirs(os.path.join(good_root, "generated"))
+        shutil.copy(os.path.join(a.repo, "fixtures/docs/generated/kokuji-59-conveni-kofu-r6.pdf"), os.path.join(good_root, "generated"))
+    else:
+        shutil.copytree(os.path.join(a.repo, "fixtures/docs"), good_root)
+    hostile = hostile_files(a.repo, a.big_mib, a.quick)
     for name, data, _, _ in hostile:
         p = os.path.join(share, "hostile", name)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "wb") as f:
             f.write(data)
     total_bytes = sum(len(d) for _, d, _, _ in hostile)
-    print(f"bad-input suite: {len(hostile)} hostile files ({total_bytes / 2**20:.0f} MiB) next to the {sum(len(f) for _, _, f in os.walk(good_root))} files of fixtures/docs", flush=True)
+    print(f"bad-input suite: {len(hostile)} hostile files ({total_bytes / 2**20:.0f} MiB) next to {sum(len(f) for _, _, f in os.walk(good_root))} files of fixtures/docs", flush=True)
 
     report, rc, stderr, secs = run_indexer(a.indexer, share, os.path.join(a.work, "run"), a.timeout)
     culprits = []

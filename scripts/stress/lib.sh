@@ -6,8 +6,9 @@
 # Do not export other SHIRABE_* variables: the configuration rejects unknown keys.
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-setup_data=${SHIRABE_DATA_DIR:-$repo/.data}
+setup_data=${STRESS_SETUP_DATA:-${SHIRABE_DATA_DIR:-$repo/.data}}
 setup_data=$(cd "$setup_data" && pwd)
+export STRESS_SETUP_DATA=$setup_data  # survives stress_env, for scripts that source this file again
 venv_python=$setup_data/venv/bin/python
 shirabe=$repo/target/release/shirabe
 indexer=$repo/target/release/shirabe-indexer

@@ -4,7 +4,7 @@
 #      fixtures/docs, serve, and answer a search and a question. Shows that nothing needs the network.
 #   2. Outside the namespace, where the network is reachable: run the indexer and the service (with
 #      search, answer, document, audit and metrics requests) under `strace -f` and assert that every
-#      connect()/sendto()/sendmsg() target of theirs, and of every child (pdftotext, tesseract), is
+#      connect()/sendto()/sendmsg()/bind() target of theirs, and of every child (pdftotext, tesseract), is
 #      loopback or a Unix socket. Shows that nothing even tries.
 #   scripts/stress/no-network.sh
 # Each part prints "SKIPPED: …" when its tool (unshare with root or user namespaces / strace) is
@@ -87,25 +87,29 @@ except OSError as e:
   fi
 fi
 
-echo "==> 2. every connect()/sendto()/sendmsg() of the indexer and the service under strace"
+echo "==> 2. every connect()/sendto()/sendmsg()/bind() of the indexer and the service under strace"
 if ! command -v strace >/dev/null; then
   echo "SKIPPED: strace missing (scripts/setup.sh installs it)"
 else
   stress_env "$work/strace"
-  trace=(strace -f -qq -e trace=connect,sendto,sendmsg -e signal=none)
+  trace=(strace -f -qq -e trace=connect,sendto,sendmsg,bind -e signal=none)
   "${trace[@]}" -o "$work/indexer.strace" "$indexer" "$repo/fixtures/docs" > /dev/null
   port=$(free_port); base=http://127.0.0.1:$port
   "${trace[@]}" -o "$work/serve.strace" "$shirabe" serve --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
   server_pid=$!
   wait_ready "$base" 180 || { echo "FAILED: the traced service did not start"; tail "$work/serve.log"; exit 1; }
   python3 "$work/requests.py" "$base" || status=1
+  # strace does not pass SIGTERM on: stop the traced service itself, then strace exits with it
+  tracee=$(pgrep -P "$server_pid" || true)
+  [ -n "$tracee" ] && kill "$tracee" 2>/dev/null || true
   stop_service
-  python3 - "$work/indexer.strace" "$work/serve.strace" <<'EOF' || status=1
+  python3 - "$port" "$work/indexer.strace" "$work/serve.strace" <<'EOF' || status=1
 import re, sys
 bad, seen = [], {}
-for path in sys.argv[1:]:
+port, paths = sys.argv[1], sys.argv[2:]
+for path in paths:
     for line in open(path, errors="replace"):
-        m = re.search(r"\b(connect|sendto|sendmsg)\((\d+), (.*)", line)
+        m = re.search(r"\b(connect|sendto|sendmsg|bind)\((\d+), (.*)", line)
         if not m or "sa_family=" not in line:
             continue  # a send on an already connected socket carries no address
         fam = re.search(r"sa_family=(AF_\w+)", line).group(1)
@@ -125,6 +129,10 @@ for path in sys.argv[1:]:
         seen[key] = seen.get(key, 0) + 1
         if not ok:
             bad.append(line.strip())
+# positive control: the trace must show the service binding its loopback port
+if not any(l.startswith("bind AF_INET 127.0.0.1") for l in seen) or f"htons({port})" not in open(paths[1], errors="replace").read():
+    print(f"FAILED: the trace does not show the service binding 127.0.0.1:{port}; is strace tracing at all?")
+    sys.exit(1)
 print("  address families and targets seen: " + (", ".join(f"{k} x{v}" for k, v in sorted(seen.items())) or "none"))
 if bad:
     print(f"FAILED: {len(bad)} non-loopback connection attempts:")
