@@ -8,7 +8,8 @@ on a free loopback port, and stops it afterwards (the model, dictionary and ONNX
 setup's data directory, SHIRABE_DATA_DIR or ./.data). Each client is a thread with its own
 keep-alive connection that sends one request after another with a realistic Japanese question from
 fixtures/eval/queries.jsonl, as one of the four fixture users. Prints throughput, latency
-percentiles, counts by status and the number of 5xx answers; exits 1 when any answer was a 5xx or
+percentiles (of all answers and of the 200s alone), counts by status (503 split into "busy", the
+service's load shedding, and "other", e.g. its 30 s request timeout) and the number of 5xx answers; exits 1 when any answer was a 5xx or
 a transport error (--max-5xx to allow some). Stdlib only.
 """
 
@@ -73,10 +74,10 @@ def start_service(work):
 
 
 class Client(threading.Thread):
-    def __init__(self, host, port, queries, answer_share, stop_at, seed, timeout):
+    def __init__(self, host, port, queries, answer_share, stop_at, seed, timeout, backoff):
         super().__init__(daemon=True)
         self.host, self.port, self.queries = host, port, queries
-        self.answer_share, self.stop_at, self.timeout = answer_share, stop_at, timeout
+        self.answer_share, self.stop_at, self.timeout, self.backoff = answer_share, stop_at, timeout, backoff
         self.rng = random.Random(seed)
         self.samples = []  # (kind, status, seconds, end time)
         self.errors = Counter()
@@ -98,8 +99,14 @@ class Client(threading.Thread):
             try:
                 conn.request("POST", path, payload, {"Content-Type": "application/json", "Authorization": "Bearer " + token})
                 r = conn.getresponse()
-                r.read()
-                self.samples.append((kind, r.status, time.perf_counter() - t, time.time()))
+                raw = r.read()
+                status = r.status
+                if status == 503:
+                    status = "503 busy" if b'"busy"' in raw else "503 other"
+                self.samples.append((kind, status, time.perf_counter() - t, time.time()))
+                if r.status == 503 and self.backoff > 0:
+                    # a polite client: wait (Retry-After if the service sends one) before the next request
+                    time.sleep(float(r.getheader("retry-after") or self.backoff))
                 if r.getheader("connection", "").lower() == "close":
                     conn.close()
                     conn = self.connect()
@@ -118,6 +125,7 @@ def main():
     ap.add_argument("--base", help="URL of a running service (default: start one over fixtures/docs)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a request counts as a transport error")
     ap.add_argument("--max-5xx", type=int, default=0)
+    ap.add_argument("--busy-backoff", type=float, default=1.0, help="seconds a client waits after a 503 before its next request (0: retry at once)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
 
@@ -130,10 +138,10 @@ def main():
     try:
         host, port = base.split("//", 1)[1].rstrip("/").split(":")
         port = int(port)
-        print(f"load test: {a.clients} clients for {a.duration:.0f} s against {base}, {a.answer_share:.0%} answer / {1 - a.answer_share:.0%} search, {len(queries)} questions from fixtures/eval, {os.cpu_count()} CPU cores", flush=True)
+        print(f"load test: {a.clients} clients for {a.duration:.0f} s against {base}, {a.busy_backoff:g} s back-off after a 503, {a.answer_share:.0%} answer / {1 - a.answer_share:.0%} search, {len(queries)} questions from fixtures/eval, {os.cpu_count()} CPU cores", flush=True)
         start = time.time()
         stop_at = start + a.duration
-        clients = [Client(host, port, queries, a.answer_share, stop_at, a.seed * 1000 + i, a.timeout) for i in range(a.clients)]
+        clients = [Client(host, port, queries, a.answer_share, stop_at, a.seed * 1000 + i, a.timeout, a.busy_backoff) for i in range(a.clients)]
         for c in clients:
             c.start()
         for c in clients:
@@ -148,7 +156,7 @@ def main():
     samples = [s for c in clients for s in c.samples]
     errors = sum((c.errors for c in clients), Counter())
     statuses = Counter(s[1] for s in samples)
-    n5xx = sum(v for k, v in statuses.items() if k >= 500)
+    n5xx = sum(v for k, v in statuses.items() if str(k) >= "500")
     done_in_window = [s for s in samples if s[3] <= stop_at]
     print(f"requests: {len(samples)} completed in {wall:.1f} s ({len(done_in_window)} within the {a.duration:.0f} s window)")
     print(f"throughput: {len(done_in_window) / a.duration:.2f} requests/s")
@@ -158,7 +166,10 @@ def main():
         ok = [s for s in done_in_window if kind == "all" or s[0] == kind]
         if lat:
             print(f"{kind:8} {len(lat):6d} {len(ok) / a.duration:6.2f} {percentile(lat, 50):8.0f} {percentile(lat, 95):8.0f} {percentile(lat, 99):8.0f} {lat[-1]:8.0f}")
-    print("status counts: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+    print("status counts: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=lambda kv: str(kv[0]))))
+    ok = sorted(s[2] * 1000 for s in samples if s[1] == 200)
+    if ok:
+        print(f"200 only: {len([s for s in done_in_window if s[1] == 200]) / a.duration:.2f} answers/s, p50 {percentile(ok, 50):.0f} ms, p95 {percentile(ok, 95):.0f} ms, p99 {percentile(ok, 99):.0f} ms")
     print(f"transport errors: {sum(errors.values())}" + (" (" + ", ".join(f"{k} x{v}" for k, v in errors.items()) + ")" if errors else ""))
     print(f"5xx: {n5xx}")
     return 0 if n5xx <= a.max_5xx and not errors and samples else 1
