@@ -102,7 +102,7 @@ class Client(threading.Thread):
                 raw = r.read()
                 status = r.status
                 if status == 503:
-                    status = "503 busy" if b'"busy"' in raw else "503 other"
+                    status = "503 busy" if b"problem:busy" in raw else "503 other"
                 self.samples.append((kind, status, time.perf_counter() - t, time.time()))
                 if r.status == 503 and self.backoff > 0:
                     # a polite client: wait (Retry-After if the service sends one) before the next request
