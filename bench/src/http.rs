@@ -45,6 +45,10 @@ pub struct HttpArgs {
     /// Unmeasured requests before the first round.
     #[arg(long, default_value_t = 10)]
     pub warmup: usize,
+    /// A client that gets 503 (the service's admission limit) waits this long before its next
+    /// request, as a polite client would; without it, rejected clients spin and steal the CPU.
+    #[arg(long, default_value_t = 100)]
+    pub busy_backoff_ms: u64,
 }
 
 struct Server {
@@ -85,6 +89,7 @@ pub fn run(args: &HttpArgs) -> Result<()> {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
                 let (queries, base, token, size) = (queries.clone(), base.clone(), args.token.clone(), args.size);
+                let backoff = Duration::from_millis(args.busy_backoff_ms);
                 std::thread::spawn(move || {
                     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
                     let mut out: Vec<(f64, String)> = Vec::new();
@@ -92,8 +97,12 @@ pub fn run(args: &HttpArgs) -> Result<()> {
                     while Instant::now() < deadline {
                         let t = Instant::now();
                         let status = search(&agent, &base, &token, &queries[k % queries.len()], size);
+                        let busy = status == "503";
                         out.push((t.elapsed().as_secs_f64() * 1000.0, status));
                         k += 1;
+                        if busy {
+                            std::thread::sleep(backoff);
+                        }
                     }
                     out
                 })
@@ -118,7 +127,7 @@ pub fn run(args: &HttpArgs) -> Result<()> {
             "seconds": util::round2(elapsed), "requests": all.len(), "statuses": statuses,
             "throughput_rps": util::round2(ok.len() as f64 / elapsed),
             "latency_ok": Percentiles::of(ok), "latency_all": Percentiles::of(all),
-            "service_peak_rss_mib": hwm, "service_rss_mib": rss, "service_rss_before_mib": rss_before,
+            "busy_backoff_ms": args.busy_backoff_ms, "service_peak_rss_mib": hwm, "service_rss_mib": rss, "service_rss_before_mib": rss_before,
             "loadavg": util::loadavg(),
         }));
     }

@@ -137,6 +137,7 @@ fn quick(config: &Config, out: PathBuf, docs: PathBuf, queries: PathBuf) -> Resu
         queries: queries.clone(),
         size: 10,
         warmup: 3,
+        busy_backoff_ms: 100,
     })?;
     embed::run(
         config,
