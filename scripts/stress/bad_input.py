@@ -262,7 +262,7 @@ def main():
     share = os.path.join(a.work, "share")
     good_root = os.path.join(share, "good")
     if a.quick:
-        for sub in ("circulars", "laws", "restricted"):
+        for sub in ("circulars", "restricted"):
             shutil.copytree(os.path.join(a.repo, "fixtures/docs", sub), os.path.join(good_root, sub))
         os.makedirs(os.path.join(good_root, "generated"))
         shutil.copy(os.path.join(a.repo, "fixtures/docs/generated/kokuji-59-conveni-kofu-r6.pdf"), os.path.join(good_root, "generated"))

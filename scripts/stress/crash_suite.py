@@ -175,7 +175,7 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--indexer", required=True)
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--small", action="store_true", help="share of circulars, the law and restricted docs only (CI)")
+    ap.add_argument("--small", action="store_true", help="share of the circulars and restricted documents only (CI)")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -184,7 +184,7 @@ def main():
     index_dir = os.environ["SHIRABE_INDEX_DIR"]
     share = os.path.join(a.work, "share")
     if a.small:
-        for sub in ("circulars", "laws", "restricted"):
+        for sub in ("circulars", "restricted"):
             shutil.copytree(os.path.join(a.repo, "fixtures/docs", sub), os.path.join(share, sub))
     else:
         shutil.copytree(os.path.join(a.repo, "fixtures/docs"), share)
