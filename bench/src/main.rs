@@ -143,7 +143,7 @@ fn quick(config: &Config, out: PathBuf, docs: PathBuf, queries: PathBuf) -> Resu
         config,
         &embed::EmbedArgs {
             docs,
-            texts: 32,
+            texts: 16,
             batch: None,
             threads: None,
             queries,

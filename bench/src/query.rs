@@ -82,16 +82,19 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
             run(q)?;
         }
         let mut ms = Vec::with_capacity(measured.len());
+        let mut cpu = Vec::with_capacity(measured.len());
         let started = Instant::now();
         for q in measured {
+            let c = util::thread_cpu_ms();
             let t = Instant::now();
             run(q)?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            cpu.push(util::thread_cpu_ms() - c);
         }
         let qps = measured.len() as f64 / started.elapsed().as_secs_f64();
         util::emit(&json!({
             "bench": "query", "mode": label, "passages": passages, "limit": args.limit,
-            "latency": Percentiles::of(ms), "queries_per_second": util::round2(qps),
+            "latency": Percentiles::of(ms), "calling_thread_cpu": Percentiles::of(cpu), "queries_per_second": util::round2(qps),
             "target": if label == "hybrid" { json!({"p50_ms": 30, "p95_ms": 80}) } else { json!(null) },
             "embedding_threads": threads, "peak_rss_mib": util::peak_rss_mib(), "loadavg": util::loadavg(),
             "replication": meta,

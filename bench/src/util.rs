@@ -132,3 +132,14 @@ impl SplitMix {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 }
+
+/// CPU time consumed by the calling thread so far, in milliseconds (`CLOCK_THREAD_CPUTIME_ID`).
+/// With one embedding thread, ONNX Runtime runs on the caller's thread, so the difference
+/// around a search is the work the search needs, whatever else runs on the machine: a lower
+/// bound of its latency on an idle machine.
+pub fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
