@@ -434,3 +434,24 @@ fn dir_size(dir: &Path) -> u64 {
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perturbation_is_small_deterministic_and_normalised() {
+        let mut base = vec![0f32; DIM];
+        base[0] = 1.0;
+        let (mut a, mut b, mut c) = (base.clone(), base.clone(), base.clone());
+        perturb(&mut a, "doc~r0001#0", 0.005);
+        perturb(&mut b, "doc~r0001#0", 0.005);
+        perturb(&mut c, "doc~r0002#0", 0.005);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let norm = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+        let cos = shirabe::embed::cosine(&a, &base);
+        assert!(cos > 0.99 && cos < 0.9999, "cosine {cos}");
+    }
+}

@@ -143,3 +143,26 @@ pub fn thread_cpu_ms() -> f64 {
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let p = Percentiles::of((1..=100).map(f64::from).rev().collect());
+        assert_eq!((p.n, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms), (100, 50.0, 95.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(Vec::new()).p99_ms, 0.0);
+    }
+
+    #[test]
+    fn splitmix_normal_is_deterministic_and_roughly_standard() {
+        let mut a = SplitMix(7);
+        let mut b = SplitMix(7);
+        let xs: Vec<f64> = (0..20_000).map(|_| a.normal()).collect();
+        assert!(xs.iter().zip((0..20_000).map(|_| b.normal())).all(|(x, y)| *x == y));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
+    }
+}
