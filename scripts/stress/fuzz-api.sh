@@ -28,9 +28,9 @@ fi
 echo "fuzzing $base/openapi.json with schemathesis $("$st" --version | awk '{print $NF}'), $examples examples per operation"
 t=$(date +%s)
 set +e
-"$st" run "$base/openapi.json" -H "Authorization: Bearer dev-kanri" --checks all -n "$examples" --seed "${STRESS_SEED:-1}" \
+(cd "$work" && "$st" run "$base/openapi.json" -H "Authorization: Bearer dev-kanri" --checks all -n "$examples" --seed "${STRESS_SEED:-1}" \
   --workers 2 --request-timeout 120 --generation-database none --no-color --output-truncate true \
-  --report ndjson --report-ndjson-path "$work/events.ndjson" --report-dir "$work/report" > "$work/schemathesis.out" 2>&1
+  --report ndjson --report-ndjson-path "$work/events.ndjson" --report-dir "$work/report") > "$work/schemathesis.out" 2>&1  # in $work: it writes .schemathesis/ there
 st_rc=$?
 set -e
 secs=$(( $(date +%s) - t ))
