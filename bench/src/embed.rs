@@ -60,6 +60,8 @@ struct EngineResult {
     passages_per_second: f64,
     query: Percentiles,
     peak_rss_mib: Option<f64>,
+    /// Load average when this engine's run ended.
+    loadavg: String,
     /// The first vectors, to compare the engines.
     sample: Vec<Vec<f32>>,
 }
@@ -107,7 +109,7 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
         util::emit(&json!({
             "bench": "embed", "engine": r.engine, "texts": r.texts, "batch": r.batch, "threads": r.threads,
             "seconds": util::round2(r.seconds), "passages_per_second": util::round2(r.passages_per_second),
-            "single_query": r.query, "peak_rss_mib": r.peak_rss_mib, "loadavg": util::loadavg(),
+            "single_query": r.query, "peak_rss_mib": r.peak_rss_mib, "loadavg": r.loadavg,
         }));
     }
     let mean = |engine: &str| {
@@ -213,6 +215,7 @@ fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, thr
         passages_per_second: prefixed.len() as f64 / seconds,
         query: Percentiles::of(qms),
         peak_rss_mib: util::peak_rss_mib(),
+        loadavg: util::loadavg(),
         sample: vectors.into_iter().take(8).collect(),
     })
 }
