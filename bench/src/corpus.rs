@@ -125,8 +125,7 @@ fn existing(args: &CorpusArgs, docs_abs: &Path, passage_chars: usize) -> Option<
 
 /// Opens the corpus the way the service does.
 pub fn open(dir: &Path, analyzers: &Analyzers) -> Result<Generation> {
-    let mut config = Config::default();
-    config.data_dir = dir.to_path_buf();
+    let config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
     Generation::open_current(&config, analyzers)?.with_context(|| format!("{} holds no index generation", dir.display()))
 }
 
@@ -258,7 +257,7 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
             }
         }
         replica += 1;
-        if replica % 10 == 0 {
+        if replica.is_multiple_of(10) {
             eprintln!("corpus: {total} / {} passages written ({:.0} s)", args.passages, started.elapsed().as_secs_f64());
         }
     }

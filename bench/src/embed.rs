@@ -177,7 +177,8 @@ fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, thr
     // Both engines see exactly these strings (the prefixes E5 needs, as shirabe adds them).
     let prefixed: Vec<String> = texts.iter().map(|t| format!("passage: {t}")).collect();
     let prefixed_queries: Vec<String> = queries.iter().map(|q| format!("query: {q}")).collect();
-    let mut embed: Box<dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>>> = match engine {
+    type EmbedFn = Box<dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>>>;
+    let mut embed: EmbedFn = match engine {
         "fastembed" => {
             let e = Embedder::load(&config.model_dir(), &config.ort_library(), threads, batch)?;
             Box::new(move |t: &[String]| Ok(e.embed_raw(t.to_vec())?))

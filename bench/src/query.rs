@@ -58,7 +58,8 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
     eprintln!("query: {passages} passages, opened in {open_seconds:.1} s; {} queries per mode", measured.len());
 
     for mode in args.modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let (label, run): (&str, Box<dyn Fn(&str) -> Result<()>>) = match mode {
+        type SearchFn<'a> = Box<dyn Fn(&str) -> Result<()> + 'a>;
+        let (label, run): (&str, SearchFn<'_>) = match mode {
             "hybrid" | "keyword" | "vector" => {
                 let m = match mode {
                     "hybrid" => Mode::Hybrid,
