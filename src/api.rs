@@ -457,7 +457,8 @@ async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Re
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
         let hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
         let answerer = Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold };
-        let answer = answerer.answer(&question, &hits)?;
+        let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
+        let answer = answerer.answer_titled(&question, &hits, &title_of)?;
         let cited = answer
             .cited_passages
             .iter()

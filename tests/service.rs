@@ -229,3 +229,34 @@ fn audit_records_requests_and_is_for_auditors_only() {
     assert!(records.iter().any(|r| r["caller"] == "zaimu" && r["query"] == "監査テスト用の検索"));
     assert_eq!(shirabe::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
 }
+
+#[test]
+fn answers_never_offer_a_title_or_heading_line() {
+    // Questions that name a document by its title: the title line shares every content word
+    // with the question, so it used to outscore the sentences that actually answer.
+    for q in [
+        "架空市職員テレワーク実施要領の制定について教えてください",
+        "住民票の写し等の交付手数料の改定について",
+        "文書の保存期間の改正について教えて",
+        "テレワークの実施要領について教えて",
+    ] {
+        let (status, a) = post("kanri", "/api/answer", json!({"question": q}));
+        assert_eq!(status, 200, "{a}");
+        let citations = a["citations"].as_array().expect("citations");
+        for s in a["sentences"].as_array().expect("sentences") {
+            let text = s["text"].as_str().expect("text");
+            let n = s["citations"][0].as_u64().expect("citation") as usize;
+            let c = &citations[n - 1];
+            let title = c["title"].as_str().unwrap_or_default();
+            let anchor = c["anchor"].as_str().unwrap_or_default();
+            let plain = |t: &str| t.chars().filter(|c| !c.is_whitespace() && *c != '#').collect::<String>();
+            assert_ne!(plain(text), plain(title), "{q}: the title was offered as a sentence: {a}");
+            let ends_like_a_sentence = text.trim_end_matches(['」', '）', ')']).ends_with(['。', '！', '？']);
+            assert!(
+                ends_like_a_sentence || !anchor.split([' ', '　']).any(|part| plain(part) == plain(text)),
+                "{q}: a heading was offered as a sentence: {text:?} (anchor {anchor:?})"
+            );
+            assert!(!shirabe::answer::is_heading_line(text, Some(title), Some(anchor)), "{q}: heading line {text:?}");
+        }
+    }
+}
