@@ -31,6 +31,7 @@ pub struct Config {
     /// Users and their hashed bearer tokens; default `<data_dir>/users.toml`.
     pub users_file: Option<PathBuf>,
     pub server: ServerConfig,
+    pub auth: AuthConfig,
     pub embedding: EmbeddingConfig,
     pub vector: VectorConfig,
     pub search: SearchConfig,
@@ -47,6 +48,7 @@ impl Default for Config {
             ort_library: None,
             users_file: None,
             server: ServerConfig::default(),
+            auth: AuthConfig::default(),
             embedding: EmbeddingConfig::default(),
             vector: VectorConfig::default(),
             search: SearchConfig::default(),
@@ -70,6 +72,32 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5 }
+    }
+}
+
+/// How callers are recognised besides their bearer token.
+///
+/// An on-prem SSO reverse proxy (Apache `mod_auth_*`, nginx + oauth2-proxy, …) can name the
+/// logged-in user in a request header. The service believes that header only when `sso_header`
+/// is set *and* the TCP peer is one of `trusted_proxies`; from any other peer the header is
+/// ignored, so a client that reaches the service directly cannot claim to be someone else. The
+/// name is looked up in the users file (`[[user]] name`), which gives the clearance, groups and
+/// roles; an unknown name is refused (401). A bearer token, when sent, always takes precedence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Header carrying the user name set by the SSO proxy, e.g. `X-Remote-User`; unset = off.
+    pub sso_header: Option<String>,
+    /// Peer addresses whose SSO header is believed (the proxy's address as the service sees it).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            sso_header: None,
+            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+        }
     }
 }
 
@@ -235,6 +263,23 @@ mod tests {
             assert_eq!(cfg.vector.backend, VectorBackend::Qdrant);
             assert_eq!(cfg.dict_dir(), PathBuf::from("/srv/shirabe/dict/ipadic"));
             assert_eq!(cfg.search.rrf_k, 10.0);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sso_is_off_by_default_and_set_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.auth.sso_header, None);
+            assert_eq!(cfg.auth.trusted_proxies.len(), 2);
+            assert!(cfg.auth.trusted_proxies.iter().all(|ip| ip.is_loopback()));
+            jail.set_env("SHIRABE_AUTH__SSO_HEADER", "X-Remote-User");
+            jail.set_env("SHIRABE_AUTH__TRUSTED_PROXIES", "[\"10.0.0.5\"]");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.auth.sso_header.as_deref(), Some("X-Remote-User"));
+            assert_eq!(cfg.auth.trusted_proxies, vec!["10.0.0.5".parse::<std::net::IpAddr>().map_err(|e| e.to_string())?]);
             Ok(())
         });
     }
