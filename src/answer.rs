@@ -39,7 +39,12 @@ pub struct AnswerSentence {
     /// Character offsets of the sentence inside its passage text.
     pub start: usize,
     pub end: usize,
+    /// Extractive: the combined sentence score. Generated: the share of the sentence covered by
+    /// verbatim runs of its cited passages.
     pub score: f32,
+    /// Written by the optional generator (and checked against its citations) rather than copied
+    /// verbatim; `start`/`end` then locate the passage sentence it overlaps most.
+    pub generated: bool,
 }
 
 /// An answer or an abstention.
@@ -219,6 +224,7 @@ impl Answerer<'_> {
                     start: c.start,
                     end: c.end,
                     score,
+                    generated: false,
                 }
             })
             .collect();

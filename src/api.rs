@@ -58,6 +58,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Abstention threshold of the extractive answerer.
     pub answer_threshold: f32,
+    /// The optional generator (`[answer] generator_url`); `None`: extractive answers only.
+    pub generator: Option<crate::generate::Generator>,
 }
 
 impl AppState {
@@ -445,6 +447,10 @@ pub struct AnswerResponse {
     pub message: Option<String>,
     pub sentences: Vec<AnswerSentence>,
     pub citations: Vec<Citation>,
+    /// Present when a generator is configured: whether its sentences are shown, how many it
+    /// wrote were dropped by the support check, and why the extractive answer is shown if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator: Option<crate::generate::GeneratorReport>,
 }
 
 /// Answer a question from the passages the caller may see, citing each sentence, or abstain.
@@ -459,19 +465,23 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
     let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
     let st = state.clone();
     let question = req.question.clone();
-    let (hits, answer) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
-        let Some(gen) = gen else { return Ok((Vec::new(), None)) };
+    let (hits, answer, generator) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        let Some(gen) = gen else { return Ok((Vec::new(), None, None)) };
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
         let hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
         let answerer = Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold };
         let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
         let answer = answerer.answer_titled(&question, &hits, &title_of)?;
+        let (answer, generator) = match &st.generator {
+            Some(g) => g.rephrase(&question, &hits, &title_of, answer),
+            None => (answer, None),
+        };
         let cited = answer
             .cited_passages
             .iter()
             .filter_map(|id| hits.iter().find(|h| &h.passage.id == id).map(|h| (h.passage.clone(), gen.documents.get(&h.passage.doc_id).cloned())))
             .collect::<Vec<_>>();
-        Ok((cited, Some(answer)))
+        Ok((cited, Some(answer), generator))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -512,6 +522,7 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
         message: (!answerable).then(|| ABSTAIN_MESSAGE.to_string()),
         sentences,
         citations,
+        generator,
     }))
 }
 
@@ -580,7 +591,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
     paths(search, answer, document, document_file, audit_tail, healthz, readyz, metrics),
-    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
+    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -35,6 +35,7 @@ pub struct Config {
     pub embedding: EmbeddingConfig,
     pub vector: VectorConfig,
     pub search: SearchConfig,
+    pub answer: AnswerConfig,
     pub indexer: IndexerConfig,
 }
 
@@ -52,6 +53,7 @@ impl Default for Config {
             embedding: EmbeddingConfig::default(),
             vector: VectorConfig::default(),
             search: SearchConfig::default(),
+            answer: AnswerConfig::default(),
             indexer: IndexerConfig::default(),
         }
     }
@@ -172,6 +174,36 @@ impl Default for SearchConfig {
     }
 }
 
+/// Answers: the optional generator (the extractive answerer needs no settings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// A local OpenAI-compatible endpoint (`http://host:port`, `…/v1` or the full
+    /// `…/v1/chat/completions`). Unset (the default): answers are extractive only.
+    pub generator_url: Option<String>,
+    /// The `model` field sent to the endpoint.
+    pub generator_model: String,
+    /// Seconds to wait for the endpoint before showing the extractive answer.
+    pub generator_timeout_secs: u64,
+    /// `max_tokens` sent to the endpoint.
+    pub generator_max_tokens: u32,
+    /// Least share of a generated sentence that must be covered by verbatim runs of the passages
+    /// it cites (see `src/generate.rs`).
+    pub generator_min_support: f32,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        AnswerConfig {
+            generator_url: None,
+            generator_model: "local".into(),
+            generator_timeout_secs: 30,
+            generator_max_tokens: 512,
+            generator_min_support: 0.7,
+        }
+    }
+}
+
 /// The nightly indexer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -182,6 +214,9 @@ pub struct IndexerConfig {
     pub max_file_bytes: u64,
     /// Seconds allowed for extracting one file.
     pub file_timeout_secs: u64,
+    /// Memory (address space, MiB) that extracting one file may take on top of the extraction
+    /// worker's own start-up size; beyond it the file fails with "memory limit". 0 = no limit.
+    pub max_file_memory_mib: u64,
     /// OCR scanned PDF pages with tesseract.
     pub ocr: bool,
     /// Passage size target, in characters.
@@ -196,6 +231,7 @@ impl Default for IndexerConfig {
             default_access: Access::default(),
             max_file_bytes: 200 * 1024 * 1024,
             file_timeout_secs: 300,
+            max_file_memory_mib: 2048,
             ocr: true,
             passage_chars: 400,
             keep_generations: 1,
