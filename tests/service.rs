@@ -27,7 +27,7 @@ fn service() -> &'static Service {
         let analyzers = common::analyzers();
         let embedder = common::embedder();
         let sources = vec![common::repo().join("fixtures/docs")];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
+        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
             .expect("indexing the fixtures");
         assert!(report.failed.is_empty(), "fixture files failed: {:?}", report.failed);
         drop((analyzers, embedder));
@@ -283,7 +283,7 @@ fn sso_service() -> &'static Service {
         let analyzers = common::analyzers();
         let embedder = common::embedder();
         let sources = vec![common::repo().join("fixtures/docs/restricted")];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
+        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
             .expect("indexing the restricted fixtures");
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         drop((analyzers, embedder));
