@@ -5,13 +5,19 @@
 //! itself — a passage is visible when its level is at most the clearance and its groups are
 //! empty or intersect the caller's — is turned into a [`Filter`] that both search engines apply
 //! inside the search, so nothing a caller may not see can shape what they get.
+//!
+//! Optionally ([`AuthConfig`]) an on-prem SSO reverse proxy names the user in a header; the
+//! name is looked up in the same users file, and the header is believed only from a trusted
+//! proxy address.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::AuthConfig;
 use crate::error::{Error, Result};
 use crate::model::Filter;
 
@@ -42,8 +48,9 @@ impl Caller {
 #[serde(deny_unknown_fields)]
 struct UserEntry {
     name: String,
-    /// Hex sha256 of the bearer token.
-    token_sha256: String,
+    /// Hex sha256 of the bearer token; may be left out for a user who only logs in through SSO.
+    #[serde(default)]
+    token_sha256: Option<String>,
     clearance: u8,
     #[serde(default)]
     groups: Vec<String>,
@@ -58,10 +65,22 @@ struct UsersFile {
     user: Vec<UserEntry>,
 }
 
-/// The known callers, by token hash.
+/// The known callers, by token hash and by name.
 #[derive(Debug, Default, Clone)]
 pub struct Users {
     by_hash: HashMap<String, Caller>,
+    by_name: HashMap<String, Caller>,
+}
+
+/// What a request offers as proof of who sent it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+    /// The value of the configured SSO header, if configured and present.
+    pub sso_user: Option<&'a str>,
+    /// The TCP peer, if known.
+    pub peer: Option<IpAddr>,
 }
 
 /// Hex sha256 of a token, as stored in the users file.
@@ -79,22 +98,56 @@ impl Users {
     fn parse(text: &str) -> std::result::Result<Users, String> {
         let file: UsersFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut by_hash = HashMap::new();
+        let mut by_name = HashMap::new();
         for u in file.user {
             if !(1..=3).contains(&u.clearance) {
                 return Err(format!("user {}: clearance must be 1, 2 or 3", u.name));
             }
-            let hash = u.token_sha256.to_ascii_lowercase();
-            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("user {}: token_sha256 must be 64 hex digits", u.name));
+            let caller = Caller { name: u.name.clone(), clearance: u.clearance, groups: u.groups, roles: u.roles };
+            if let Some(hash) = u.token_sha256 {
+                let hash = hash.to_ascii_lowercase();
+                if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!("user {}: token_sha256 must be 64 hex digits", u.name));
+                }
+                by_hash.insert(hash, caller.clone());
             }
-            by_hash.insert(hash, Caller { name: u.name, clearance: u.clearance, groups: u.groups, roles: u.roles });
+            // SSO names a user; two entries with one name would make that ambiguous.
+            if by_name.insert(u.name.clone(), caller).is_some() {
+                return Err(format!("user {}: the name appears twice", u.name));
+            }
         }
-        Ok(Users { by_hash })
+        Ok(Users { by_hash, by_name })
     }
 
     /// The caller a bearer token belongs to.
     pub fn authenticate(&self, token: &str) -> Option<&Caller> {
         self.by_hash.get(&token_hash(token))
+    }
+
+    /// Who sent a request. A bearer token, when present, decides alone (a wrong token is
+    /// refused even if an SSO header is present too). Otherwise the SSO header is believed only
+    /// when SSO is configured and the peer is a trusted proxy, and the name must be in the users
+    /// file. `None` means 401.
+    pub fn identify(&self, auth: &AuthConfig, creds: &Credentials<'_>) -> Option<Caller> {
+        if let Some(value) = creds.authorization {
+            let token = value.strip_prefix("Bearer ")?.trim();
+            return self.authenticate(token).cloned();
+        }
+        auth.sso_header.as_ref()?;
+        let name = creds.sso_user?.trim();
+        let peer = creds.peer?.to_canonical();
+        if !auth.trusted_proxies.iter().any(|p| p.to_canonical() == peer) {
+            tracing::warn!(%peer, "SSO header from a peer that is not a trusted proxy; ignored");
+            return None;
+        }
+        if name.is_empty() {
+            return None;
+        }
+        let caller = self.by_name.get(name).cloned();
+        if caller.is_none() {
+            tracing::warn!(user = name, "SSO user not in the users file; refused");
+        }
+        caller
     }
 
     pub fn len(&self) -> usize {
@@ -128,6 +181,34 @@ mod tests {
         assert!(Users::parse("[[user]]\nname=\"a\"\ntoken_sha256=\"00\"\nclearance=1\n").is_err());
         let bad_level = format!("[[user]]\nname=\"a\"\ntoken_sha256=\"{}\"\nclearance=4\n", token_hash("x"));
         assert!(Users::parse(&bad_level).is_err());
+    }
+
+    #[test]
+    fn sso_header_is_believed_only_when_enabled_and_from_a_trusted_proxy() {
+        let text = format!(
+            "[[user]]\nname = \"tanaka\"\nclearance = 2\ngroups = [\"zaimu\"]\n\n[[user]]\nname = \"svc\"\ntoken_sha256 = \"{}\"\nclearance = 1\n",
+            token_hash("svc-token")
+        );
+        let users = Users::parse(&text).expect("valid file");
+        let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
+        let sso = |user, peer| Credentials { authorization: None, sso_user: Some(user), peer: Some(peer) };
+        let off = AuthConfig::default();
+        assert_eq!(users.identify(&off, &sso("tanaka", loopback)), None, "off by default");
+        let on = AuthConfig { sso_header: Some("X-Remote-User".into()), ..AuthConfig::default() };
+        let tanaka = users.identify(&on, &sso("tanaka", loopback)).expect("trusted proxy");
+        assert_eq!((tanaka.clearance, tanaka.groups.clone()), (2, vec!["zaimu".to_string()]));
+        // IPv4-mapped IPv6 loopback is the same peer.
+        assert!(users.identify(&on, &sso("tanaka", "::ffff:127.0.0.1".parse().expect("ip"))).is_some());
+        assert_eq!(users.identify(&on, &sso("nobody", loopback)), None, "unknown user");
+        assert_eq!(users.identify(&on, &sso("", loopback)), None);
+        assert_eq!(users.identify(&on, &sso("tanaka", "10.1.2.3".parse().expect("ip"))), None, "untrusted peer");
+        // A token still works, and a wrong token is not rescued by the header.
+        let bearer = Credentials { authorization: Some("Bearer svc-token"), sso_user: Some("tanaka"), peer: Some(loopback) };
+        assert_eq!(users.identify(&on, &bearer).map(|c| c.name), Some("svc".into()));
+        let wrong = Credentials { authorization: Some("Bearer nope"), ..bearer };
+        assert_eq!(users.identify(&on, &wrong), None);
+        // SSO looks users up by name, so a name may appear only once.
+        assert!(Users::parse("[[user]]\nname=\"a\"\nclearance=1\n[[user]]\nname=\"a\"\nclearance=2\n").is_err(), "duplicate names");
     }
 
     #[test]

@@ -39,7 +39,12 @@ pub struct AnswerSentence {
     /// Character offsets of the sentence inside its passage text.
     pub start: usize,
     pub end: usize,
+    /// Extractive: the combined sentence score. Generated: the share of the sentence covered by
+    /// verbatim runs of its cited passages.
     pub score: f32,
+    /// Written by the optional generator (and checked against its citations) rather than copied
+    /// verbatim; `start`/`end` then locate the passage sentence it overlaps most.
+    pub generated: bool,
 }
 
 /// An answer or an abstention.
@@ -142,13 +147,20 @@ pub struct Answerer<'a> {
 impl Answerer<'_> {
     /// Answers `question` from `hits` (ranked passages the caller may see), or abstains.
     pub fn answer(&self, question: &str, hits: &[PassageHit]) -> Result<Answer> {
+        self.answer_titled(question, hits, &|_: &str| None)
+    }
+
+    /// Like [`Answerer::answer`], with `title_of(document id)` naming each passage's document so
+    /// that a line repeating the title is not offered as an answer sentence.
+    pub fn answer_titled(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Answer> {
         let cues = Cues::new();
         let q_prepared = prepare(question);
         let q_tokens: Vec<String> = self.analyzers.ja_tokens(&q_prepared).into_iter().filter(|t| is_content(t)).collect();
         let mut candidates = Vec::new();
         for (rank, hit) in hits.iter().take(PASSAGES_READ).enumerate() {
+            let title = title_of(&hit.passage.doc_id);
             for (start, end, text) in sentences(&hit.passage.text) {
-                if text.chars().count() < 6 {
+                if text.chars().count() < 6 || is_heading_line(&text, title.as_deref(), hit.passage.anchor.as_deref()) {
                     continue;
                 }
                 candidates.push(Candidate { rank, passage_id: hit.passage.id.clone(), text, start, end });
@@ -212,6 +224,7 @@ impl Answerer<'_> {
                     start: c.start,
                     end: c.end,
                     score,
+                    generated: false,
                 }
             })
             .collect();
@@ -227,6 +240,34 @@ fn abstain(best: f32) -> Answer {
 fn is_content(token: &str) -> bool {
     let n = token.chars().count();
     n >= 2 || token.chars().any(|c| !matches!(c, '\u{3040}'..='\u{30FF}'))
+}
+
+/// Longest line still treated as a possible heading, in characters.
+const MAX_HEADING_CHARS: usize = 60;
+
+/// Whether a "sentence" is really a title or heading line: short, without sentence-final
+/// punctuation, and either equal to the document title or the passage's heading (after
+/// normalisation, ignoring Markdown `#` marks and spacing) or shaped like a numbered heading of
+/// a notice (「第１　趣旨」「２．対象」「記」, the same rule the plain-text extractor cuts at).
+/// Such a line states nothing, so it must not be offered as an answer.
+pub fn is_heading_line(line: &str, title: Option<&str>, anchor: Option<&str>) -> bool {
+    let trimmed = line.trim().trim_end_matches(|c: char| "」』）)】".contains(c));
+    if trimmed.ends_with(['。', '！', '？', '.', '!', '?', '．']) || line.chars().count() > MAX_HEADING_CHARS {
+        return false;
+    }
+    let key = |s: &str| -> String {
+        prepare(s).chars().filter(|c| !c.is_whitespace() && !matches!(c, '#' | '＃' | '■' | '□' | '◆' | '◇' | '●' | '○')).collect()
+    };
+    let k = key(line);
+    if k.is_empty() {
+        return true;
+    }
+    let matches = |other: Option<&str>| other.is_some_and(|o| {
+        let ko = key(o);
+        // An anchor may join the enclosing heading and the section's own ("第２ 対象 ２．範囲").
+        ko == k || o.split([' ', '　']).any(|part| key(part) == k)
+    });
+    matches(title) || matches(anchor) || crate::ingest::looks_like_heading(line)
 }
 
 fn near_duplicate(a: &str, b: &str) -> bool {
@@ -252,6 +293,19 @@ mod tests {
         }
         assert_eq!(s[0].2, "第一文です。");
         assert_eq!(s[3].2, "最後");
+    }
+
+    #[test]
+    fn title_and_heading_lines_are_not_sentences() {
+        let title = "住民票の写し等の交付手数料の改定について（通知）";
+        assert!(is_heading_line("住民票の写し等の交付手数料の改定について（通知）", Some(title), None));
+        assert!(is_heading_line("# 住民票の写し等の交付手数料の改定について（通知）", Some(title), None));
+        assert!(is_heading_line("第２　対象職員", None, None));
+        assert!(is_heading_line("別添　架空市職員テレワーク実施要領", None, Some("別添　架空市職員テレワーク実施要領")));
+        // Real sentences stay, even short ones or ones that mention the title.
+        assert!(!is_heading_line("交付手数料は、１通につき３００円とする。", Some(title), None));
+        assert!(!is_heading_line("住民票の写し等の交付手数料の改定について（通知）を廃止する。", Some(title), None));
+        assert!(!is_heading_line("申請は窓口で受け付ける", Some(title), Some("第３　申請")));
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path as UrlPath, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::access::{Caller, Users};
+use crate::access::{Caller, Credentials, Users};
 use crate::answer::{Answerer, AnswerSentence, ABSTAIN_MESSAGE};
 use crate::audit::{AuditLog, Event, Record};
 use crate::analysis::Analyzers;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Abstention threshold of the extractive answerer.
     pub answer_threshold: f32,
+    /// The optional generator (`[answer] generator_url`); `None`: extractive answers only.
+    pub generator: Option<crate::generate::Generator>,
 }
 
 impl AppState {
@@ -156,10 +159,20 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
-    let token = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
-    state.users.authenticate(token).cloned().ok_or(ApiError::Unauthorized)
+/// The caller of an `/api` request: a bearer token, or the SSO header from a trusted proxy
+/// ([`crate::config::AuthConfig`]); anything else is 401.
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Caller, ApiError> {
+        let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let creds = Credentials {
+            authorization: text(header::AUTHORIZATION.as_str()),
+            sso_user: state.config.auth.sso_header.as_deref().and_then(text),
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        };
+        state.users.identify(&state.config.auth, &creds).ok_or(ApiError::Unauthorized)
+    }
 }
 
 /// User filters of a search or question.
@@ -295,8 +308,7 @@ fn validate_query(q: &str) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/api/search", request_body = SearchRequest,
     responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-async fn search(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
-    let caller = authenticate(&state, &headers)?;
+async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
     let Json(req) = body?;
     validate_query(&req.query)?;
     if req.size == 0 || req.size > MAX_PAGE_SIZE || req.page == 0 || req.page > 100 {
@@ -365,8 +377,7 @@ pub struct DocumentResponse {
 #[utoipa::path(get, path = "/api/documents/{id}", params(("id" = String, Path, description = "document id")),
     responses((status = 200, body = DocumentResponse), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn document(State(state): State<Arc<AppState>>, headers: HeaderMap, UrlPath(id): UrlPath<String>) -> Result<Json<DocumentResponse>, ApiError> {
-    let caller = authenticate(&state, &headers)?;
+async fn document(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Json<DocumentResponse>, ApiError> {
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
     let passages = gen.keyword.document_passages(&id, &caller.filter()).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -378,8 +389,7 @@ async fn document(State(state): State<Arc<AppState>>, headers: HeaderMap, UrlPat
 #[utoipa::path(get, path = "/api/documents/{id}/file", params(("id" = String, Path, description = "document id")),
     responses((status = 200, description = "the original file"), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn document_file(State(state): State<Arc<AppState>>, headers: HeaderMap, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &headers)?;
+async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
     let bytes = tokio::fs::read(&doc.source_path).await.map_err(|_| ApiError::NotFound)?;
@@ -437,14 +447,17 @@ pub struct AnswerResponse {
     pub message: Option<String>,
     pub sentences: Vec<AnswerSentence>,
     pub citations: Vec<Citation>,
+    /// Present when a generator is configured: whether its sentences are shown, how many it
+    /// wrote were dropped by the support check, and why the extractive answer is shown if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator: Option<crate::generate::GeneratorReport>,
 }
 
 /// Answer a question from the passages the caller may see, citing each sentence, or abstain.
 #[utoipa::path(post, path = "/api/answer", request_body = AnswerRequest,
     responses((status = 200, body = AnswerResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
-    let caller = authenticate(&state, &headers)?;
+async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
     let Json(req) = body?;
     validate_query(&req.question)?;
     let filter = req.filters.to_filter(&caller)?;
@@ -452,18 +465,23 @@ async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Re
     let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
     let st = state.clone();
     let question = req.question.clone();
-    let (hits, answer) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
-        let Some(gen) = gen else { return Ok((Vec::new(), None)) };
+    let (hits, answer, generator) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        let Some(gen) = gen else { return Ok((Vec::new(), None, None)) };
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
         let hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
         let answerer = Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold };
-        let answer = answerer.answer(&question, &hits)?;
+        let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
+        let answer = answerer.answer_titled(&question, &hits, &title_of)?;
+        let (answer, generator) = match &st.generator {
+            Some(g) => g.rephrase(&question, &hits, &title_of, answer),
+            None => (answer, None),
+        };
         let cited = answer
             .cited_passages
             .iter()
             .filter_map(|id| hits.iter().find(|h| &h.passage.id == id).map(|h| (h.passage.clone(), gen.documents.get(&h.passage.doc_id).cloned())))
             .collect::<Vec<_>>();
-        Ok((cited, Some(answer)))
+        Ok((cited, Some(answer), generator))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -504,6 +522,7 @@ async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Re
         message: (!answerable).then(|| ABSTAIN_MESSAGE.to_string()),
         sentences,
         citations,
+        generator,
     }))
 }
 
@@ -529,8 +548,7 @@ fn hundred() -> usize {
 #[utoipa::path(get, path = "/api/audit", params(AuditQuery),
     responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-async fn audit_tail(State(state): State<Arc<AppState>>, headers: HeaderMap, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
-    let caller = authenticate(&state, &headers)?;
+async fn audit_tail(State(state): State<Arc<AppState>>, caller: Caller, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
     if !caller.has_role("auditor") {
         return Err(ApiError::Forbidden);
     }
@@ -571,9 +589,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>`."),
+    info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
     paths(search, answer, document, document_file, audit_tail, healthz, readyz, metrics),
-    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
+    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -678,5 +696,5 @@ pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()
     spawn_reloader(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "shirabe is listening");
-    axum::serve(listener, router(state)).await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).await
 }

@@ -31,9 +31,11 @@ pub struct Config {
     /// Users and their hashed bearer tokens; default `<data_dir>/users.toml`.
     pub users_file: Option<PathBuf>,
     pub server: ServerConfig,
+    pub auth: AuthConfig,
     pub embedding: EmbeddingConfig,
     pub vector: VectorConfig,
     pub search: SearchConfig,
+    pub answer: AnswerConfig,
     pub indexer: IndexerConfig,
 }
 
@@ -47,9 +49,11 @@ impl Default for Config {
             ort_library: None,
             users_file: None,
             server: ServerConfig::default(),
+            auth: AuthConfig::default(),
             embedding: EmbeddingConfig::default(),
             vector: VectorConfig::default(),
             search: SearchConfig::default(),
+            answer: AnswerConfig::default(),
             indexer: IndexerConfig::default(),
         }
     }
@@ -70,6 +74,32 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5 }
+    }
+}
+
+/// How callers are recognised besides their bearer token.
+///
+/// An on-prem SSO reverse proxy (Apache `mod_auth_*`, nginx + oauth2-proxy, …) can name the
+/// logged-in user in a request header. The service believes that header only when `sso_header`
+/// is set *and* the TCP peer is one of `trusted_proxies`; from any other peer the header is
+/// ignored, so a client that reaches the service directly cannot claim to be someone else. The
+/// name is looked up in the users file (`[[user]] name`), which gives the clearance, groups and
+/// roles; an unknown name is refused (401). A bearer token, when sent, always takes precedence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Header carrying the user name set by the SSO proxy, e.g. `X-Remote-User`; unset = off.
+    pub sso_header: Option<String>,
+    /// Peer addresses whose SSO header is believed (the proxy's address as the service sees it).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            sso_header: None,
+            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+        }
     }
 }
 
@@ -144,6 +174,36 @@ impl Default for SearchConfig {
     }
 }
 
+/// Answers: the optional generator (the extractive answerer needs no settings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// A local OpenAI-compatible endpoint (`http://host:port`, `…/v1` or the full
+    /// `…/v1/chat/completions`). Unset (the default): answers are extractive only.
+    pub generator_url: Option<String>,
+    /// The `model` field sent to the endpoint.
+    pub generator_model: String,
+    /// Seconds to wait for the endpoint before showing the extractive answer.
+    pub generator_timeout_secs: u64,
+    /// `max_tokens` sent to the endpoint.
+    pub generator_max_tokens: u32,
+    /// Least share of a generated sentence that must be covered by verbatim runs of the passages
+    /// it cites (see `src/generate.rs`).
+    pub generator_min_support: f32,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        AnswerConfig {
+            generator_url: None,
+            generator_model: "local".into(),
+            generator_timeout_secs: 30,
+            generator_max_tokens: 512,
+            generator_min_support: 0.7,
+        }
+    }
+}
+
 /// The nightly indexer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -154,6 +214,9 @@ pub struct IndexerConfig {
     pub max_file_bytes: u64,
     /// Seconds allowed for extracting one file.
     pub file_timeout_secs: u64,
+    /// Memory (address space, MiB) that extracting one file may take on top of the extraction
+    /// worker's own start-up size; beyond it the file fails with "memory limit". 0 = no limit.
+    pub max_file_memory_mib: u64,
     /// OCR scanned PDF pages with tesseract.
     pub ocr: bool,
     /// Passage size target, in characters.
@@ -168,6 +231,7 @@ impl Default for IndexerConfig {
             default_access: Access::default(),
             max_file_bytes: 200 * 1024 * 1024,
             file_timeout_secs: 300,
+            max_file_memory_mib: 2048,
             ocr: true,
             passage_chars: 400,
             keep_generations: 1,
@@ -235,6 +299,23 @@ mod tests {
             assert_eq!(cfg.vector.backend, VectorBackend::Qdrant);
             assert_eq!(cfg.dict_dir(), PathBuf::from("/srv/shirabe/dict/ipadic"));
             assert_eq!(cfg.search.rrf_k, 10.0);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sso_is_off_by_default_and_set_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.auth.sso_header, None);
+            assert_eq!(cfg.auth.trusted_proxies.len(), 2);
+            assert!(cfg.auth.trusted_proxies.iter().all(|ip| ip.is_loopback()));
+            jail.set_env("SHIRABE_AUTH__SSO_HEADER", "X-Remote-User");
+            jail.set_env("SHIRABE_AUTH__TRUSTED_PROXIES", "[\"10.0.0.5\"]");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.auth.sso_header.as_deref(), Some("X-Remote-User"));
+            assert_eq!(cfg.auth.trusted_proxies, vec!["10.0.0.5".parse::<std::net::IpAddr>().map_err(|e| e.to_string())?]);
             Ok(())
         });
     }

@@ -353,6 +353,11 @@ pub struct RunOptions<'a> {
     pub dry_run: bool,
     /// Called with (files done, files total, current path) for progress display.
     pub progress: &'a (dyn Fn(usize, usize, &str) + Sync),
+    /// A binary that runs [`crate::ingest::worker::run_if_worker`] first thing (the indexer
+    /// passes its own path): each file is then extracted in a child process under
+    /// `indexer.max_file_memory_mib`. `None`: extraction runs in this process, without a memory
+    /// limit (tests and tools that index small trusted sets).
+    pub worker: Option<&'a Path>,
 }
 
 /// Holds the indexer lock for the duration of a run.
@@ -581,8 +586,12 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
         max_bytes: config.indexer.max_file_bytes,
         ocr: config.indexer.ocr,
         timeout: Duration::from_secs(config.indexer.file_timeout_secs),
+        max_memory_mib: config.indexer.max_file_memory_mib,
         ..ExtractOptions::default()
     };
+    if opts.worker.is_none() && config.indexer.max_file_memory_mib > 0 && !to_extract.is_empty() {
+        tracing::debug!("extracting in-process: indexer.max_file_memory_mib is not enforced");
+    }
     let total = to_extract.len();
     let mut extract_seconds = 0.0;
     let mut write_seconds = 0.0;
@@ -590,7 +599,10 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
     for (i, p) in to_extract.iter().enumerate() {
         (opts.progress)(i, total, &p.key);
         let t = Instant::now();
-        let extracted = ingest::extract(&p.path, &extract_opts);
+        let extracted = match opts.worker {
+            Some(worker) => ingest::extract_isolated(&p.path, &extract_opts, worker),
+            None => ingest::extract(&p.path, &extract_opts),
+        };
         extract_seconds += t.elapsed().as_secs_f64();
         let extracted = match extracted {
             Ok(docs) if docs.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => docs,
@@ -638,6 +650,10 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
         write_seconds += t.elapsed().as_secs_f64();
     }
     (opts.progress)(total, total, "");
+    // A file that failed was neither added nor updated: its previous version (if any) stays.
+    let failed: HashSet<&str> = report.failed.iter().map(|f| f.path.as_str()).collect();
+    report.added.retain(|f| !failed.contains(f.path.as_str()));
+    report.updated.retain(|f| !failed.contains(f.path.as_str()));
     removed_docs.sort();
     removed_docs.dedup();
     let removed: Vec<String> = removed_docs.into_iter().filter(|id| doc_refs(&new_state, id) == 0).collect();

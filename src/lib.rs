@@ -32,6 +32,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod generate;
 pub mod index;
 pub mod ingest;
 pub mod keyword;

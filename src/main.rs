@@ -231,6 +231,12 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
         config.server.listen.parse().with_context(|| format!("server.listen {:?} is not an address:port", config.server.listen))?;
     let analyzers = Analyzers::load(&config.dict_dir())?;
     let embedder = Arc::new(load_embedder(&config)?);
+    if let Some(url) = &config.answer.generator_url {
+        tracing::info!(%url, "answers may be rephrased by the configured generator; every sentence is checked against its citations");
+    }
+    if let Some(header) = &config.auth.sso_header {
+        tracing::info!(%header, proxies = ?config.auth.trusted_proxies, "SSO header accepted from trusted proxies");
+    }
     let users_file = config.users_file();
     let users = if users_file.exists() {
         Users::load(&users_file)?
@@ -256,6 +262,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
         audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
         metrics: Default::default(),
+        generator: shirabe::generate::Generator::from_config(&config.answer),
         config,
         analyzers,
         embedder,

@@ -31,7 +31,7 @@ fn a_new_generation_is_served_under_traffic_without_errors() {
     let embedder = common::embedder();
     let run = |config: &shirabe::config::Config| {
         let sources = vec![share.clone()];
-        shirabe::index::run(config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
+        shirabe::index::run(config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
             .expect("indexer run")
     };
     run(&config);

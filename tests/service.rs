@@ -27,7 +27,7 @@ fn service() -> &'static Service {
         let analyzers = common::analyzers();
         let embedder = common::embedder();
         let sources = vec![common::repo().join("fixtures/docs")];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
+        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
             .expect("indexing the fixtures");
         assert!(report.failed.is_empty(), "fixture files failed: {:?}", report.failed);
         drop((analyzers, embedder));
@@ -66,8 +66,12 @@ fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
 
 /// Document id of the fixture whose source path ends with `suffix` (looked up as kanri).
 fn doc_id(suffix: &str) -> String {
+    doc_id_in(&latest_generation(), suffix)
+}
+
+fn doc_id_in(generation: &std::path::Path, suffix: &str) -> String {
     let state: Value = serde_json::from_slice(
-        &std::fs::read(latest_generation().join("state.json")).expect("state.json"),
+        &std::fs::read(generation.join("state.json")).expect("state.json"),
     )
     .expect("json");
     state["documents"]
@@ -81,7 +85,11 @@ fn doc_id(suffix: &str) -> String {
 }
 
 fn latest_generation() -> PathBuf {
-    let index = service().data.join("index");
+    generation_of(&service().data)
+}
+
+fn generation_of(data: &std::path::Path) -> PathBuf {
+    let index = data.join("index");
     let current = std::fs::read_to_string(index.join("CURRENT")).expect("CURRENT");
     index.join(current.trim())
 }
@@ -228,4 +236,125 @@ fn audit_records_requests_and_is_for_auditors_only() {
     let records = records.as_array().expect("records");
     assert!(records.iter().any(|r| r["caller"] == "zaimu" && r["query"] == "監査テスト用の検索"));
     assert_eq!(shirabe::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
+}
+
+#[test]
+fn answers_never_offer_a_title_or_heading_line() {
+    // Questions that name a document by its title: the title line shares every content word
+    // with the question, so it used to outscore the sentences that actually answer.
+    for q in [
+        "架空市職員テレワーク実施要領の制定について教えてください",
+        "住民票の写し等の交付手数料の改定について",
+        "文書の保存期間の改正について教えて",
+        "テレワークの実施要領について教えて",
+    ] {
+        let (status, a) = post("kanri", "/api/answer", json!({"question": q}));
+        assert_eq!(status, 200, "{a}");
+        let citations = a["citations"].as_array().expect("citations");
+        for s in a["sentences"].as_array().expect("sentences") {
+            let text = s["text"].as_str().expect("text");
+            let n = s["citations"][0].as_u64().expect("citation") as usize;
+            let c = &citations[n - 1];
+            let title = c["title"].as_str().unwrap_or_default();
+            let anchor = c["anchor"].as_str().unwrap_or_default();
+            let plain = |t: &str| t.chars().filter(|c| !c.is_whitespace() && *c != '#').collect::<String>();
+            assert_ne!(plain(text), plain(title), "{q}: the title was offered as a sentence: {a}");
+            let ends_like_a_sentence = text.trim_end_matches(['」', '）', ')']).ends_with(['。', '！', '？']);
+            assert!(
+                ends_like_a_sentence || !anchor.split([' ', '　']).any(|part| plain(part) == plain(text)),
+                "{q}: a heading was offered as a sentence: {text:?} (anchor {anchor:?})"
+            );
+            assert!(!shirabe::answer::is_heading_line(text, Some(title), Some(anchor)), "{q}: heading line {text:?}");
+        }
+    }
+}
+
+/// A second service with the SSO header enabled, believed only from 127.0.0.2 (a loopback
+/// address the tests can send from), over an index of the restricted fixtures.
+fn sso_service() -> &'static Service {
+    static SERVICE: OnceLock<Service> = OnceLock::new();
+    SERVICE.get_or_init(|| {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut config = common::config();
+        let data = tmp.path().to_path_buf();
+        config.index_dir = Some(data.join("index"));
+        config.auth.sso_header = Some("X-Remote-User".into());
+        config.auth.trusted_proxies = vec!["127.0.0.2".parse().expect("ip")];
+        let analyzers = common::analyzers();
+        let embedder = common::embedder();
+        let sources = vec![common::repo().join("fixtures/docs/restricted")];
+        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
+            .expect("indexing the restricted fixtures");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        drop((analyzers, embedder));
+        let base = common::start_service(config, &data);
+        Service { base, data, _tmp: tmp }
+    })
+}
+
+/// A GET sent from the local address `from` (so the service sees that peer), with raw headers.
+fn get_from(from: &str, base: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().expect("service address");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let head = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(format!("{from}:0").parse().expect("source address")).expect("bind the source address");
+        let mut stream = socket.connect(addr).await.expect("connect");
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_string()
+    });
+    head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line: {head:?}"))
+}
+
+#[test]
+fn sso_header_is_ignored_when_sso_is_off() {
+    // The main service has no SSO header configured: even from loopback the header is no login.
+    let base = &service().base;
+    assert_eq!(get_from("127.0.0.1", base, "/api/audit", &[("X-Remote-User", "kanri")]), 401);
+    assert_eq!(get_from("127.0.0.1", base, "/api/audit", &[("Authorization", "Bearer dev-kanri")]), 200);
+}
+
+#[test]
+fn sso_header_from_a_trusted_proxy_maps_to_the_users_rights() {
+    let s = sso_service();
+    let id = doc_id_in(&generation_of(&s.data), "jinji-hyoka-unyo-r6.txt");
+    let doc = format!("/api/documents/{id}");
+    let via_proxy = |user: &str, path: &str| get_from("127.0.0.2", &s.base, path, &[("X-Remote-User", user)]);
+    // Groups and clearance come from the users file.
+    assert_eq!(via_proxy("jinji", &doc), 200);
+    assert_eq!(via_proxy("kanri", &doc), 200);
+    assert_eq!(via_proxy("zaimu", &doc), 404);
+    assert_eq!(via_proxy("ippan", &doc), 404);
+    // So do roles.
+    assert_eq!(via_proxy("kanri", "/api/audit"), 200);
+    assert_eq!(via_proxy("ippan", "/api/audit"), 403);
+    // A name that is not in the users file, or an empty one, is refused.
+    assert_eq!(via_proxy("yamada", &doc), 401);
+    assert_eq!(via_proxy("", &doc), 401);
+    // The audit trail names the SSO user.
+    let log = std::fs::read_to_string(s.data.join("audit/audit.jsonl")).expect("audit log");
+    let records: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(records.iter().any(|r| r["caller"] == "jinji" && r["action"] == "document"), "audit names the SSO user: {log}");
+}
+
+#[test]
+fn sso_header_from_an_untrusted_peer_is_ignored_but_tokens_work() {
+    let s = sso_service();
+    let id = doc_id_in(&generation_of(&s.data), "jinji-hyoka-unyo-r6.txt");
+    let doc = format!("/api/documents/{id}");
+    // 127.0.0.1 is not the configured proxy: the same header is a spoof.
+    assert_eq!(get_from("127.0.0.1", &s.base, &doc, &[("X-Remote-User", "kanri")]), 401);
+    assert_eq!(get_from("127.0.0.1", &s.base, "/api/audit", &[("X-Remote-User", "kanri")]), 401);
+    // A bearer token works from anywhere and wins over the header.
+    assert_eq!(get_from("127.0.0.1", &s.base, &doc, &[("Authorization", "Bearer dev-jinji")]), 200);
+    assert_eq!(get_from("127.0.0.2", &s.base, &doc, &[("Authorization", "Bearer dev-ippan"), ("X-Remote-User", "kanri")]), 404);
+    assert_eq!(get_from("127.0.0.2", &s.base, &doc, &[("Authorization", "Bearer wrong"), ("X-Remote-User", "kanri")]), 401);
 }

@@ -38,6 +38,8 @@ struct Cli {
 }
 
 fn main() {
+    // Re-executed as a per-file extraction worker (see shirabe::ingest::worker)?
+    shirabe::ingest::worker::run_if_worker();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn,qdrant_edge=error".into());
     let json_logs = !std::io::stderr().is_terminal();
     if json_logs {
@@ -79,7 +81,9 @@ fn main_inner() -> Result<()> {
         None if !path.is_empty() => tracing::info!(done, total, path, "extracting"),
         None => {}
     };
-    let report = run(&config, &analyzers, embedder.as_ref(), &RunOptions { sources: &cli.sources, dry_run: cli.dry_run, progress: &progress })?;
+    let worker = std::env::current_exe().context("locating the indexer binary for its extraction workers")?;
+    let opts = RunOptions { sources: &cli.sources, dry_run: cli.dry_run, progress: &progress, worker: Some(&worker) };
+    let report = run(&config, &analyzers, embedder.as_ref(), &opts)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -216,3 +216,61 @@ fn kill_minus_nine_keeps_the_previous_index_and_rerun_converges() {
     let ids = |sig: &[String]| sig.iter().map(|s| s.split(' ').next().unwrap_or_default().to_string()).collect::<Vec<_>>();
     assert_eq!(ids(&signature(&env.state())), ids(&reference), "re-run converges to the uninterrupted result");
 }
+
+/// A valid one-page PDF with `text` in Helvetica, built by hand (no setup needed).
+fn tiny_pdf(text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 14 Tf 72 760 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    pdf
+}
+
+#[test]
+fn a_file_over_the_memory_limit_fails_and_keeps_its_previous_version() {
+    let env = Env::new();
+    small_share(&env);
+    let share = env.source();
+    std::fs::write(share.join("memo.pdf"), tiny_pdf("Shirabe memory limit test: the first version of this memo.")).expect("write");
+    let first = env.run(&[]);
+    assert!(names(&first, "added").iter().any(|p| p.ends_with("memo.pdf")), "the PDF indexes under the default limit: {first}");
+    let before = signature(&env.state());
+    assert!(before.iter().any(|s| s.ends_with("memo.pdf")), "{before:?}");
+
+    // Change the PDF and a text file, then allow each file only 24 MiB: less than the PDF
+    // extractors need (pdf-extract's thread alone reserves 64 MiB), more than a text file does.
+    let mut pdf = std::fs::read(share.join("memo.pdf")).expect("read");
+    pdf.extend_from_slice(b"% a changed copy\n");
+    std::fs::write(share.join("memo.pdf"), pdf).expect("write");
+    let txt = share.join("soumu-12-juminhyo-tesuryo-r2.txt");
+    let mut text = std::fs::read_to_string(&txt).expect("read");
+    text.push_str("\n追記：メモリ上限の試験のための変更。\n");
+    std::fs::write(&txt, text).expect("write");
+    let out = env.command(&[]).env("SHIRABE_INDEXER__MAX_FILE_MEMORY_MIB", "24").output().expect("run the indexer");
+    assert!(out.status.success(), "a file over the limit is not fatal: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let failure = report["failed"].as_array().expect("failed").iter().find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("memo.pdf"))).cloned();
+    let reason = failure.as_ref().and_then(|f| f["reason"].as_str()).unwrap_or_default().to_string();
+    assert!(reason.contains("memory limit"), "memo.pdf fails with the memory limit: {report}");
+    let updated = names(&report, "updated");
+    assert!(updated.len() == 1 && updated[0].ends_with("soumu-12-juminhyo-tesuryo-r2.txt"), "a good file still indexes: {report}");
+    let after = signature(&env.state());
+    let memo = |sig: &[String]| sig.iter().find(|s| s.ends_with("memo.pdf")).cloned();
+    assert_eq!(memo(&after), memo(&before), "the previous version of the PDF stays searchable");
+}

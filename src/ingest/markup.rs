@@ -209,7 +209,7 @@ pub(crate) fn extract_markdown(source: &str) -> ExtractedDocument {
 }
 
 /// Whether a plain-text line opens a section: 「第１」「第2章」「１．」「記」.
-fn plain_heading(line: &str) -> bool {
+pub(crate) fn plain_heading(line: &str) -> bool {
     let t = line.trim();
     if t == "記" {
         return true;

@@ -19,6 +19,7 @@ mod minutes;
 mod pdf;
 mod process;
 mod sniff;
+pub mod worker;
 #[cfg(test)]
 mod tests_corpus;
 
@@ -30,10 +31,11 @@ use chrono::NaiveDate;
 use crate::model::DocType;
 
 pub use access::resolve_access;
+pub use worker::extract_isolated;
 
 /// One document found in a source file (most files hold one; a minutes file holds one per
 /// meeting).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExtractedDocument {
     /// `""` for single-document files; a stable sub-key (`<date>-<house>-<meeting>` for
     /// minutes) for files that hold several documents.
@@ -52,7 +54,7 @@ pub struct ExtractedDocument {
 }
 
 /// A natural unit of a document, with what a citation needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Section {
     /// Text normalised with [`crate::text::normalize`]; never empty.
     pub text: String,
@@ -99,6 +101,11 @@ pub enum IngestError {
         tool: &'static str,
         timeout: Duration,
     },
+    #[error("{path}: memory limit exceeded while extracting ({limit_mib} MiB, indexer.max_file_memory_mib)")]
+    MemoryLimit { path: PathBuf, limit_mib: u64 },
+    /// An error reported by the extraction worker, as its message (which names the file).
+    #[error("{message}")]
+    Reported { message: String },
     #[error("{path}: no text found{}", if *ocr_tried { " (OCR found none either)" } else { " (OCR is off)" })]
     NoText { path: PathBuf, ocr_tried: bool },
     #[error("{path}: {tool} is not available: install the Debian package {package}")]
@@ -132,6 +139,9 @@ pub struct ExtractOptions {
     pub max_ocr_pages: usize,
     /// Resolution pages are rendered at for OCR.
     pub ocr_dpi: u32,
+    /// Address space (MiB) one file may take in the extraction worker ([`worker`]); 0 = no
+    /// limit. Enforced only by [`extract_isolated`].
+    pub max_memory_mib: u64,
 }
 
 impl Default for ExtractOptions {
@@ -142,6 +152,7 @@ impl Default for ExtractOptions {
             timeout: Duration::from_secs(300),
             max_ocr_pages: 20,
             ocr_dpi: 300,
+            max_memory_mib: 0,
         }
     }
 }
@@ -161,6 +172,12 @@ pub fn is_supported(path: &Path) -> bool {
         return false;
     }
     extension(path).is_some_and(|e| SUPPORTED.contains(&e.as_str()))
+}
+
+/// Whether a line is shaped like a numbered heading of a notice (「第１　趣旨」「第2章」「１．目的」
+/// 「記」): the rule the plain-text extractor cuts sections at.
+pub fn looks_like_heading(line: &str) -> bool {
+    markup::plain_heading(line)
 }
 
 /// Extracts the documents in one file.

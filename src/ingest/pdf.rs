@@ -77,6 +77,8 @@ fn install_quiet_hook() {
 enum PeResult {
     Pages(Vec<String>),
     Failed(String),
+    /// Its thread could not get memory (the worker's memory limit, or the machine's).
+    NoMemory,
 }
 
 /// Starts pdf-extract on a worker thread; the receiver gets its pages or why it failed.
@@ -105,7 +107,8 @@ fn spawn_pdf_extract(bytes: Arc<Vec<u8>>) -> mpsc::Receiver<PeResult> {
         });
     if let Err(e) = spawned {
         let (tx, rx) = mpsc::channel();
-        let _ = tx.send(PeResult::Failed(format!("could not start a thread: {e}")));
+        let out_of_memory = e.kind() == std::io::ErrorKind::OutOfMemory || e.raw_os_error() == Some(libc::ENOMEM) || e.raw_os_error() == Some(libc::EAGAIN);
+        let _ = tx.send(if out_of_memory { PeResult::NoMemory } else { PeResult::Failed(format!("could not start a thread: {e}")) });
         return rx;
     }
     rx
@@ -485,6 +488,12 @@ pub(crate) fn extract_with_report(
         Ok(PeResult::Failed(e)) => {
             report.pdf_extract_error = Some(e);
             None
+        }
+        Ok(PeResult::NoMemory) => {
+            return Err(IngestError::MemoryLimit {
+                path: path.to_path_buf(),
+                limit_mib: opts.max_memory_mib,
+            })
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {
             // The worker cannot be stopped; it is left to finish on its own.

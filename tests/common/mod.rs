@@ -56,6 +56,7 @@ pub fn start_service(config: Config, data: &std::path::Path) -> String {
         audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
         metrics: Default::default(),
+        generator: shirabe::generate::Generator::from_config(&config.answer),
         users: shirabe::access::Users::load(&repo().join("fixtures/users.toml")).expect("users"),
         config,
         analyzers,
