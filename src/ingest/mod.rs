@@ -30,6 +30,7 @@ use chrono::NaiveDate;
 use crate::model::DocType;
 
 pub use access::resolve_access;
+pub(crate) use meta::guess as guess_meta;
 
 /// One document found in a source file (most files hold one; a minutes file holds one per
 /// meeting).
