@@ -146,24 +146,16 @@ pub fn group_by_document(gen: &Generation, hits: Vec<PassageHit>, per_doc: usize
         .collect()
 }
 
-/// Orders documents as they stand on `as_of` (see [`crate::validity::prefer_in_force`]):
-/// documents not in force count for half and a superseded document follows its successor.
-/// Only documents `filter` lets the caller see can make another one superseded.
+/// Orders documents as they stand on `as_of` (see [`crate::validity::prefer_in_force`]): a
+/// superseded document's successor moves up to just above it. Only documents `filter` lets the
+/// caller see can make another one superseded.
 pub fn prefer_in_force(gen: &Generation, hits: Vec<DocumentHit>, as_of: NaiveDate, filter: &Filter) -> Vec<DocumentHit> {
     let visible = |d: &Document| filter.allows(&d.access);
     let status = |id: &str| gen.documents.get(id).map(|d| gen.relations.status(&gen.documents, d, as_of, &visible));
     let mut ranked: Vec<(String, f32)> = hits.iter().map(|h| (h.document.id.clone(), h.score)).collect();
     crate::validity::prefer_in_force(&mut ranked, &status);
     let mut by_id: HashMap<String, DocumentHit> = hits.into_iter().map(|h| (h.document.id.clone(), h)).collect();
-    ranked
-        .into_iter()
-        .filter_map(|(id, score)| {
-            by_id.remove(&id).map(|mut h| {
-                h.score = score;
-                h
-            })
-        })
-        .collect()
+    ranked.into_iter().filter_map(|(id, _)| by_id.remove(&id)).collect()
 }
 
 /// The passages an answer should be drawn from on `as_of`: passages of documents in force

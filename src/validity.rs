@@ -481,32 +481,34 @@ impl Relations {
     }
 }
 
-/// How much of its score a document keeps while not in force (superseded or not yet effective).
-pub const NOT_IN_FORCE_WEIGHT: f32 = 0.5;
-
-/// Re-ranks `(document id, score)` pairs so that documents not in force on the date count for
-/// half their score, and a superseded document never ranks above a successor that is also in
-/// the list. `status` gives each document's status (the caller's view).
+/// Re-ranks `(document id, score)` pairs for the date `status` answers for: a document that
+/// is not in force never ranks above the document of its line that is. A superseded document's
+/// successor moves up to just above it, and so does the document in force that a not-yet-effective
+/// one will replace. Everything else keeps its relevance order and every score is kept, so the
+/// successor takes the place its predecessor earned and unrelated documents do not move.
 pub fn prefer_in_force(ranked: &mut Vec<(String, f32)>, status: &dyn Fn(&str) -> Option<Status>) {
     let statuses: HashMap<String, Status> = ranked.iter().filter_map(|(id, _)| status(id).map(|s| (id.clone(), s))).collect();
-    for (id, score) in ranked.iter_mut() {
-        if statuses.get(id).is_some_and(|s| s.state != InForce::InForce) {
-            *score *= NOT_IN_FORCE_WEIGHT;
+    // Whether `later` must rank above `earlier`.
+    let outranks = |later: &str, earlier: &str| {
+        let Some(e) = statuses.get(earlier) else { return false };
+        match e.state {
+            InForce::Superseded => e.superseded_by.as_ref().is_some_and(|(s, _)| s == later),
+            InForce::NotYetInForce => {
+                e.abolishes.iter().any(|a| a == later) && statuses.get(later).is_some_and(|l| l.state == InForce::InForce)
+            }
+            InForce::InForce => false,
         }
-    }
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    // A successor that scored lower still goes first: move each superseded document to just
-    // after its successor. Chains are short and acyclic in practice; the pass count is bounded.
+    };
+    // Chains are short; each pass moves one document, and the number of passes is bounded.
     for _ in 0..ranked.len() {
         let mut moved = false;
-        for i in 0..ranked.len() {
-            let Some((succ, _)) = statuses.get(&ranked[i].0).and_then(|s| s.superseded_by.clone()) else { continue };
-            if let Some(j) = ranked.iter().position(|(id, _)| *id == succ) {
-                if j > i {
-                    let item = ranked.remove(i);
-                    ranked.insert(j, item);
+        'scan: for i in 0..ranked.len() {
+            for j in i + 1..ranked.len() {
+                if outranks(&ranked[j].0, &ranked[i].0) {
+                    let item = ranked.remove(j);
+                    ranked.insert(i, item);
                     moved = true;
-                    break;
+                    break 'scan;
                 }
             }
         }
@@ -650,14 +652,21 @@ mod tests {
         let rel = Relations::build(docs.values());
         let public = |d: &Document| d.access.level <= 1;
         let status = |id: &str| docs.get(id).map(|doc| rel.status(&docs, doc, d(2025, 1, 1), &public));
-        let mut ranked = vec![("old".to_string(), 1.0), ("other".to_string(), 0.9), ("new".to_string(), 0.2)];
+        let mut ranked = vec![("x".to_string(), 1.0), ("old".to_string(), 0.9), ("other".to_string(), 0.8), ("new".to_string(), 0.2)];
         prefer_in_force(&mut ranked, &status);
         let order: Vec<&str> = ranked.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(order, ["other", "new", "old"]);
-        // Before the abolition applies nothing moves.
+        assert_eq!(order, ["x", "new", "old", "other"], "the successor takes its predecessor's place");
+        assert_eq!(ranked[1].1, 0.2, "scores are kept");
+        // Before the abolition applies, the old rule is in force and the new one not yet: the
+        // old one goes first.
         let status = |id: &str| docs.get(id).map(|doc| rel.status(&docs, doc, d(2024, 3, 20), &public));
-        let mut ranked = vec![("old".to_string(), 1.0), ("new".to_string(), 0.2)];
+        let mut ranked = vec![("new".to_string(), 1.0), ("other".to_string(), 0.5), ("old".to_string(), 0.2)];
         prefer_in_force(&mut ranked, &status);
-        assert_eq!(ranked[0].0, "old");
+        let order: Vec<&str> = ranked.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(order, ["old", "new", "other"]);
+        // Unrelated documents never move.
+        let mut ranked = vec![("a".to_string(), 1.0), ("b".to_string(), 0.5)];
+        prefer_in_force(&mut ranked, &status);
+        assert_eq!(ranked[0].0, "a");
     }
 }

@@ -481,6 +481,17 @@ mod tests {
     }
 
     #[test]
+    fn municipal_series_numbers_above_a_date() {
+        for (text, number) in [
+            ("人事第１２号\n平成３０年４月１日\n\n時間外勤務命令の手続について（通知）\n\n時間外勤務は、所属長が命令する。", "人事第12号"),
+            ("総務第五十一号\n令和三年十月一日\n\n公用車の使用手続について（通知）\n\n公用車を使用するときは予約する。", "総務第五十一号"),
+        ] {
+            let normalized = crate::text::normalize(text);
+            assert_eq!(guess(&normalized, None).number.as_deref(), Some(number), "{normalized:?}");
+        }
+    }
+
+    #[test]
     fn kokuji() {
         let text = "特掲診療料の施設基準等の一部を改正する件\n○厚生労働省告示第五十九号\n\
                     診療報酬の算定方法(平成二十年厚生労働省告示第五十九号)の規定に基づき、令和二年四月一日から適用する。\n\
