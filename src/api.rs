@@ -52,15 +52,37 @@ pub struct AppState {
     pub users: Users,
     pub generation: RwLock<Option<Arc<Generation>>>,
     pub web_dir: PathBuf,
-    /// Bounds concurrent retrievals; excess requests get 503 instead of queueing without limit.
-    pub permits: Semaphore,
+    /// Bounds concurrent retrievals (see [`query_permits`]); a request waits for one for at most
+    /// `server.queue_timeout_secs`, then gets 503.
+    pub permits: Arc<Semaphore>,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
     /// Abstention threshold of the extractive answerer.
     pub answer_threshold: f32,
 }
 
+/// The permits for `server.max_concurrent_queries` (0 = one per core).
+pub fn query_permits(config: &crate::config::ServerConfig) -> Arc<Semaphore> {
+    let n = match config.max_concurrent_queries {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    Arc::new(Semaphore::new(n))
+}
+
 impl AppState {
+    /// Waits for a retrieval slot: requests queue in arrival order (tokio's semaphore is fair)
+    /// instead of failing as soon as the slots are taken, up to `server.queue_timeout_secs`.
+    /// The permit moves into the blocking task, so a request abandoned by its client (or by the
+    /// time limit) still holds its slot until its CPU work is done.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let wait = Duration::from_secs(self.config.server.queue_timeout_secs);
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::Busy),
+        }
+    }
+
     fn current(&self) -> Option<Arc<Generation>> {
         self.generation.read().clone()
     }
@@ -144,6 +166,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+        }
         response
     }
 }
@@ -213,6 +238,7 @@ impl Filters {
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// The question or keywords, in Japanese or English.
+    #[schema(min_length = 1, max_length = 1000)]
     pub query: String,
     #[serde(default)]
     pub filters: Filters,
@@ -371,7 +397,7 @@ fn validate_query(q: &str) -> Result<(), ApiError> {
 
 /// Search documents; results carry only passages the caller may see.
 #[utoipa::path(post, path = "/api/search", request_body = SearchRequest,
-    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn search(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
     let caller = authenticate(&state, &headers)?;
@@ -384,11 +410,12 @@ async fn search(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Re
     let Some(gen) = state.current() else {
         return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new() }));
     };
-    let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
+    let permit = state.slot().await?;
     let st = state.clone();
     let (query, mode) = (req.query.clone(), req.mode);
     let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
     let docs = tokio::task::spawn_blocking(move || -> crate::Result<Vec<(crate::search::DocumentHit, StatusView)>> {
+        let _permit = permit;
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
         let mut docs = retriever.documents(&gen, &query, &filter, mode, 3)?;
         if !all_versions {
@@ -455,6 +482,7 @@ pub struct DocumentResponse {
 
 /// Query parameters of `GET /api/documents/{id}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DocumentQuery {
     /// The date whose rules apply, `YYYY-MM-DD` (default: today).
     pub as_of: Option<chrono::NaiveDate>,
@@ -462,7 +490,7 @@ pub struct DocumentQuery {
 
 /// A document and its passages (404 when it does not exist or the caller may not see it).
 #[utoipa::path(get, path = "/api/documents/{id}", params(("id" = String, Path, description = "document id"), DocumentQuery),
-    responses((status = 200, body = DocumentResponse), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = DocumentResponse), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn document(
     State(state): State<Arc<AppState>>,
@@ -486,7 +514,7 @@ async fn document(
 
 /// The original file of a document (404 when it does not exist or the caller may not see it).
 #[utoipa::path(get, path = "/api/documents/{id}/file", params(("id" = String, Path, description = "document id")),
-    responses((status = 200, description = "the original file"), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, description = "the original file"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn document_file(State(state): State<Arc<AppState>>, headers: HeaderMap, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let caller = authenticate(&state, &headers)?;
@@ -515,6 +543,7 @@ fn percent_encode(s: &str) -> String {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
+    #[schema(min_length = 1, max_length = 1000)]
     pub question: String,
     #[serde(default)]
     pub filters: Filters,
@@ -555,7 +584,7 @@ pub struct AnswerResponse {
 
 /// Answer a question from the passages the caller may see, citing each sentence, or abstain.
 #[utoipa::path(post, path = "/api/answer", request_body = AnswerRequest,
-    responses((status = 200, body = AnswerResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = AnswerResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
     let caller = authenticate(&state, &headers)?;
@@ -563,11 +592,12 @@ async fn answer(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Re
     validate_query(&req.question)?;
     let filter = req.filters.to_filter(&caller)?;
     let gen = state.current();
-    let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
+    let permit = state.slot().await?;
     let st = state.clone();
     let question = req.question.clone();
     let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
     let (hits, answer) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        let _permit = permit;
         let Some(gen) = gen else { return Ok((Vec::new(), None)) };
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
         let mut hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
@@ -640,6 +670,7 @@ fn uuid_like() -> String {
 
 /// Query parameters of `GET /api/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// How many of the latest records (at most 1000).
     #[serde(default = "hundred")]
@@ -652,7 +683,7 @@ fn hundred() -> usize {
 
 /// The latest audit records (auditor role only).
 #[utoipa::path(get, path = "/api/audit", params(AuditQuery),
-    responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn audit_tail(State(state): State<Arc<AppState>>, headers: HeaderMap, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
     let caller = authenticate(&state, &headers)?;

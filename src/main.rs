@@ -262,7 +262,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
     let state = Arc::new(shirabe::api::AppState {
         expander: load_expander(&config)?,
         web_dir: std::env::var_os("SHIRABE_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web")),
-        permits: tokio::sync::Semaphore::new(16),
+        permits: shirabe::api::query_permits(&config.server),
         audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
         metrics: Default::default(),

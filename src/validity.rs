@@ -114,8 +114,13 @@ fn sentences(text: &str) -> impl Iterator<Item = (usize, &str)> {
 fn effective_date(text: &str, issued: Option<NaiveDate>) -> Option<NaiveDate> {
     const VERBS: [&str; 4] = ["から施行す", "から施行し", "から適用す", "から適用し"];
     for (_, sentence) in sentences(text) {
+        // 「ただし、次条の規定は、公布の日から施行する」 dates one provision, not the document.
+        if sentence.starts_with("ただし") {
+            continue;
+        }
         for (at, _) in sentence.match_indices("から") {
-            let rest = &sentence[at..];
+            // 「公布の日から、これを施行する」 (older laws) says the same as 「公布の日から施行する」.
+            let rest = sentence[at..].replacen("から、これを", "から", 1).replacen("からこれを", "から", 1);
             if !VERBS.iter().any(|v| rest.starts_with(v)) && !rest.starts_with("より施行") {
                 continue;
             }
@@ -561,6 +566,8 @@ mod tests {
         // A line wrap inside the date.
         assert_eq!(eff("を下記のとおり改正し、平成29年10月１日\nから適用するので"), Some(d(2017, 10, 1)));
         assert_eq!(eff("条例が令和６年４月１日から施行されることとなったので"), None);
+        assert_eq!(eff("この法律は、公布の日から、これを施行する。"), Some(d(2019, 5, 7)));
+        assert_eq!(eff("この法律は、政令で定める日から施行する。ただし、次条の規定は、公布の日から施行する。"), None);
     }
 
     #[test]

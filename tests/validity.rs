@@ -250,4 +250,20 @@ fn real_circulars_and_notices_of_the_shared_corpus() {
     assert_eq!((r.kind, r.year), (shirabe::validity::RelationKind::Amends, Some(2008)));
     // Citations that only explain a rule (「…（令和二年厚生労働省告示第五十八号）による改正前の」) are not actions.
     assert!(life.references.iter().all(|r| shirabe::validity::number_key(&r.number) != "厚生労働省告示第58号"), "{:?}", life.references);
+
+    // e-Gov law XML: law number, promulgation date, 施行 from the original 附則, amending laws.
+    let law = |name: &str| {
+        let docs = shirabe::ingest::extract(&shared.join("corpus/xml").join(name), &shirabe::ingest::ExtractOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let doc = docs.into_iter().next().expect("one law");
+        let life = shirabe::validity::read(doc.doc_type, &doc.sections, doc.issued);
+        (doc, life)
+    };
+    let (doc, life) = law("kokka-baisho-ho.xml");
+    assert_eq!((doc.number.as_deref(), doc.issued), (Some("昭和二十二年法律第百二十五号"), Some(date("1947-10-27"))));
+    assert_eq!(life.effective, Some(date("1947-10-27")), "「公布の日から、これを施行する」");
+    let (doc, life) = law("gyosei-fufuku-shinsa-ho.xml");
+    assert_eq!(doc.doc_type, DocType::Law);
+    assert_eq!(life.effective, None, "施行 on a day set by 政令: no date in the text");
+    assert!(life.amended_by_laws.iter().any(|l| l == "平成二九年三月三一日法律第四号"), "{:?}", life.amended_by_laws);
+    assert_eq!(life.amended_by_laws.len(), 5, "{:?}", life.amended_by_laws);
 }
