@@ -35,6 +35,7 @@ use crate::keyword::days;
 use crate::model::{DocType, Document, Filter};
 use crate::query::QueryExpander;
 use crate::search::{Mode, Retriever};
+use crate::validity::InForce;
 
 /// Longest accepted question, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -52,8 +53,9 @@ pub struct AppState {
     pub users: Users,
     pub generation: RwLock<Option<Arc<Generation>>>,
     pub web_dir: PathBuf,
-    /// Bounds concurrent retrievals; excess requests get 503 instead of queueing without limit.
-    pub permits: Semaphore,
+    /// Bounds concurrent retrievals (see [`query_permits`]); a request waits for one for at most
+    /// `server.queue_timeout_secs`, then gets 503.
+    pub permits: Arc<Semaphore>,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
     /// Abstention threshold of the extractive answerer.
@@ -62,7 +64,28 @@ pub struct AppState {
     pub generator: Option<crate::generate::Generator>,
 }
 
+/// The permits for `server.max_concurrent_queries` (0 = one per core).
+pub fn query_permits(config: &crate::config::ServerConfig) -> Arc<Semaphore> {
+    let n = match config.max_concurrent_queries {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    Arc::new(Semaphore::new(n))
+}
+
 impl AppState {
+    /// Waits for a retrieval slot: requests queue in arrival order (tokio's semaphore is fair)
+    /// instead of failing as soon as the slots are taken, up to `server.queue_timeout_secs`.
+    /// The permit moves into the blocking task, so a request abandoned by its client (or by the
+    /// time limit) still holds its slot until its CPU work is done.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let wait = Duration::from_secs(self.config.server.queue_timeout_secs);
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::Busy),
+        }
+    }
+
     fn current(&self) -> Option<Arc<Generation>> {
         self.generation.read().clone()
     }
@@ -146,6 +169,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+        }
         response
     }
 }
@@ -187,9 +213,23 @@ pub struct Filters {
     pub date_from: Option<chrono::NaiveDate>,
     /// Latest issue date (inclusive), `YYYY-MM-DD`.
     pub date_to: Option<chrono::NaiveDate>,
+    /// The date whose rules apply, `YYYY-MM-DD` (default: today). Documents abolished by then
+    /// rank below their successors and are labelled 廃止済み; answers prefer documents in force.
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Rank every version by relevance alone, superseded ones included (labels stay).
+    pub all_versions: bool,
+}
+
+/// Today in the server's time zone: the default `as_of`.
+fn today() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
 }
 
 impl Filters {
+    fn as_of(&self) -> chrono::NaiveDate {
+        self.as_of.unwrap_or_else(today)
+    }
+
     /// Combines the user's filters with the caller's rights.
     fn to_filter(&self, caller: &Caller) -> Result<Filter, ApiError> {
         for t in &self.doc_types {
@@ -211,6 +251,7 @@ impl Filters {
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// The question or keywords, in Japanese or English.
+    #[schema(min_length = 1, max_length = 1000)]
     pub query: String,
     #[serde(default)]
     pub filters: Filters,
@@ -250,8 +291,71 @@ pub struct PassageResult {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentResult {
     pub document: DocumentView,
+    /// Whether it is in force on the request's `as_of` date.
+    pub status: StatusView,
     pub score: f32,
     pub passages: Vec<PassageResult>,
+}
+
+/// A document named by a status: enough to show and link it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentRef {
+    pub id: String,
+    pub title: String,
+    pub number: Option<String>,
+    pub issued: Option<chrono::NaiveDate>,
+    pub link: String,
+}
+
+impl From<&Document> for DocumentRef {
+    fn from(d: &Document) -> Self {
+        DocumentRef { id: d.id.clone(), title: d.title.clone(), number: d.number.clone(), issued: d.issued, link: format!("/#doc={}&p=0", d.id) }
+    }
+}
+
+/// Whether a document is in force on a date, as far as the caller may know: only documents the
+/// caller may see are named here or count as successors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    pub state: InForce,
+    /// 現行, 廃止済み or 未施行.
+    pub label: String,
+    pub as_of: chrono::NaiveDate,
+    /// 施行日 / 適用日, where the text states one.
+    pub effective: Option<chrono::NaiveDate>,
+    /// For 廃止済み: the document that abolished it, and from which day.
+    pub successor: Option<DocumentRef>,
+    pub superseded_from: Option<chrono::NaiveDate>,
+    /// Documents in force by `as_of` that amend it.
+    pub amended_by: Vec<DocumentRef>,
+    /// Documents it abolishes or amends.
+    pub abolishes: Vec<DocumentRef>,
+    pub amends: Vec<DocumentRef>,
+    /// For laws: amending laws recorded in its 附則.
+    pub amended_by_laws: Vec<String>,
+}
+
+/// The status of `doc` on `as_of` for the caller whose rights `filter` carries.
+fn status_view(gen: &Generation, doc: &Document, as_of: chrono::NaiveDate, filter: &Filter) -> StatusView {
+    let visible = |d: &Document| filter.allows(&d.access);
+    let status = gen.relations.status(&gen.documents, doc, as_of, &visible);
+    let refs = |ids: &[String]| ids.iter().filter_map(|id| gen.documents.get(id)).map(DocumentRef::from).collect::<Vec<_>>();
+    let (successor, superseded_from) = match &status.superseded_by {
+        Some((id, from)) => (gen.documents.get(id).map(DocumentRef::from), *from),
+        None => (None, None),
+    };
+    StatusView {
+        state: status.state,
+        label: status.state.label_ja().to_string(),
+        as_of,
+        effective: doc.effective.or(status.effective_from),
+        successor,
+        superseded_from,
+        amended_by: refs(&status.amended_by),
+        abolishes: refs(&status.abolishes),
+        amends: refs(&status.amends),
+        amended_by_laws: doc.amended_by_laws.clone(),
+    }
 }
 
 /// Document metadata as the API shows it (no internal paths).
@@ -306,7 +410,7 @@ fn validate_query(q: &str) -> Result<(), ApiError> {
 
 /// Search documents; results carry only passages the caller may see.
 #[utoipa::path(post, path = "/api/search", request_body = SearchRequest,
-    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
     let Json(req) = body?;
@@ -318,12 +422,21 @@ async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result
     let Some(gen) = state.current() else {
         return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new() }));
     };
-    let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
+    let permit = state.slot().await?;
     let st = state.clone();
     let (query, mode) = (req.query.clone(), req.mode);
-    let docs = tokio::task::spawn_blocking(move || {
+    let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
+    let docs = tokio::task::spawn_blocking(move || -> crate::Result<Vec<(crate::search::DocumentHit, StatusView)>> {
+        let _permit = permit;
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
-        retriever.documents(&gen, &query, &filter, mode, 3)
+        let mut docs = retriever.documents(&gen, &query, &filter, mode, 3)?;
+        if !all_versions {
+            docs = crate::search::prefer_in_force(&gen, docs, as_of, &filter);
+        }
+        Ok(docs.into_iter().map(|d| {
+            let status = status_view(&gen, &d.document, as_of, &filter);
+            (d, status)
+        }).collect())
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -335,8 +448,8 @@ async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result
         caller: caller.name.clone(),
         query: Some(req.query.clone()),
         filters: serde_json::to_value(&req.filters).ok(),
-        documents: shown.iter().map(|d| d.document.id.clone()).collect(),
-        passages: shown.iter().flat_map(|d| d.passages.iter().map(|p| p.passage.id.clone())).collect(),
+        documents: shown.iter().map(|(d, _)| d.document.id.clone()).collect(),
+        passages: shown.iter().flat_map(|(d, _)| d.passages.iter().map(|p| p.passage.id.clone())).collect(),
         status: 200,
         ..Event::default()
     })?;
@@ -344,8 +457,9 @@ async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result
         .into_iter()
         .skip((req.page - 1) * req.size)
         .take(req.size)
-        .map(|hit| DocumentResult {
+        .map(|(hit, status)| DocumentResult {
             document: DocumentView::from(&hit.document),
+            status,
             score: hit.score,
             passages: hit
                 .passages
@@ -370,24 +484,48 @@ async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentResponse {
     pub document: DocumentView,
+    /// Whether it is in force on `as_of`.
+    pub status: StatusView,
+    /// Its line of succession, oldest first (this document included): each one abolished by the
+    /// next. Only documents the caller may see.
+    pub chain: Vec<DocumentRef>,
     pub passages: Vec<crate::model::Passage>,
 }
 
+/// Query parameters of `GET /api/documents/{id}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DocumentQuery {
+    /// The date whose rules apply, `YYYY-MM-DD` (default: today).
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
 /// A document and its passages (404 when it does not exist or the caller may not see it).
-#[utoipa::path(get, path = "/api/documents/{id}", params(("id" = String, Path, description = "document id")),
-    responses((status = 200, body = DocumentResponse), (status = 401, body = Problem), (status = 404, body = Problem)),
+#[utoipa::path(get, path = "/api/documents/{id}", params(("id" = String, Path, description = "document id"), DocumentQuery),
+    responses((status = 200, body = DocumentResponse), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn document(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Json<DocumentResponse>, ApiError> {
+async fn document(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    query: Result<axum::extract::Query<DocumentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DocumentResponse>, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let gen = state.current().ok_or(ApiError::NotFound)?;
-    let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
-    let passages = gen.keyword.document_passages(&id, &caller.filter()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let filter = caller.filter();
+    let doc = gen.documents.get(&id).filter(|d| filter.allows(&d.access)).ok_or(ApiError::NotFound)?;
+    let passages = gen.keyword.document_passages(&id, &filter).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let as_of = q.as_of.unwrap_or_else(today);
+    let visible = |d: &Document| filter.allows(&d.access);
+    let chain = gen.relations.chain(&gen.documents, doc, as_of, &visible).iter().filter_map(|id| gen.documents.get(id)).map(DocumentRef::from).collect();
+    let status = status_view(&gen, doc, as_of, &filter);
     state.record(Event { action: "document".into(), caller: caller.name.clone(), documents: vec![id.clone()], status: 200, ..Event::default() })?;
-    Ok(Json(DocumentResponse { document: DocumentView::from(doc), passages }))
+    Ok(Json(DocumentResponse { document: DocumentView::from(doc), status, chain, passages }))
 }
 
 /// The original file of a document (404 when it does not exist or the caller may not see it).
 #[utoipa::path(get, path = "/api/documents/{id}/file", params(("id" = String, Path, description = "document id")),
-    responses((status = 200, description = "the original file"), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, description = "the original file"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let gen = state.current().ok_or(ApiError::NotFound)?;
@@ -415,6 +553,7 @@ fn percent_encode(s: &str) -> String {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
+    #[schema(min_length = 1, max_length = 1000)]
     pub question: String,
     #[serde(default)]
     pub filters: Filters,
@@ -436,6 +575,10 @@ pub struct Citation {
     pub start: usize,
     pub end: usize,
     pub link: String,
+    /// Whether the cited document is in force on the question's `as_of` date.
+    pub status: InForce,
+    /// 現行, 廃止済み or 未施行.
+    pub status_label: String,
 }
 
 /// `POST /api/answer` response: sentences copied verbatim from cited passages, or an abstention.
@@ -455,20 +598,25 @@ pub struct AnswerResponse {
 
 /// Answer a question from the passages the caller may see, citing each sentence, or abstain.
 #[utoipa::path(post, path = "/api/answer", request_body = AnswerRequest,
-    responses((status = 200, body = AnswerResponse), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = AnswerResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
     let Json(req) = body?;
     validate_query(&req.question)?;
     let filter = req.filters.to_filter(&caller)?;
     let gen = state.current();
-    let _permit = state.permits.try_acquire().map_err(|_| ApiError::Busy)?;
+    let permit = state.slot().await?;
     let st = state.clone();
     let question = req.question.clone();
+    let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
     let (hits, answer, generator) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        let _permit = permit;
         let Some(gen) = gen else { return Ok((Vec::new(), None, None)) };
         let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
-        let hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
+        let mut hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
+        if !all_versions {
+            hits = crate::search::passages_in_force(&gen, hits, as_of, &filter);
+        }
         let answerer = Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold };
         let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
         let answer = answerer.answer_titled(&question, &hits, &title_of)?;
@@ -479,7 +627,12 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
         let cited = answer
             .cited_passages
             .iter()
-            .filter_map(|id| hits.iter().find(|h| &h.passage.id == id).map(|h| (h.passage.clone(), gen.documents.get(&h.passage.doc_id).cloned())))
+            .filter_map(|id| hits.iter().find(|h| &h.passage.id == id))
+            .map(|h| {
+                let doc = gen.documents.get(&h.passage.doc_id).cloned();
+                let state = doc.as_ref().map_or(InForce::InForce, |d| gen.relations.status(&gen.documents, d, as_of, &|x: &Document| filter.allows(&x.access)).state);
+                (h.passage.clone(), doc, state)
+            })
             .collect::<Vec<_>>();
         Ok((cited, Some(answer), generator))
     })
@@ -490,7 +643,7 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
     let citations: Vec<Citation> = hits
         .iter()
         .enumerate()
-        .map(|(i, (p, doc))| Citation {
+        .map(|(i, (p, doc, state))| Citation {
             n: i + 1,
             passage_id: p.id.clone(),
             document_id: p.doc_id.clone(),
@@ -501,6 +654,8 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
             start: p.start,
             end: p.end,
             link: format!("/#doc={}&p={}", p.doc_id, p.ordinal),
+            status: *state,
+            status_label: state.label_ja().to_string(),
         })
         .collect();
     let answerable = answer.as_ref().is_some_and(|a| a.answerable);
@@ -534,6 +689,7 @@ fn uuid_like() -> String {
 
 /// Query parameters of `GET /api/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// How many of the latest records (at most 1000).
     #[serde(default = "hundred")]
@@ -546,7 +702,7 @@ fn hundred() -> usize {
 
 /// The latest audit records (auditor role only).
 #[utoipa::path(get, path = "/api/audit", params(AuditQuery),
-    responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn audit_tail(State(state): State<Arc<AppState>>, caller: Caller, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
     if !caller.has_role("auditor") {
@@ -591,7 +747,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
     paths(search, answer, document, document_file, audit_tail, healthz, readyz, metrics),
-    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage)),
+    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

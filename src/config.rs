@@ -69,11 +69,16 @@ pub struct ServerConfig {
     pub worker_threads: usize,
     /// How often the service checks for a newer index generation, in seconds.
     pub reload_interval_secs: u64,
+    /// Searches and answers computed at once (0 = one per core). Retrieval is CPU work (the
+    /// query embedding), so more at once only makes each slower; the others wait in line.
+    pub max_concurrent_queries: usize,
+    /// How long a request may wait in line before it gets 503 with `Retry-After`.
+    pub queue_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5 }
+        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5, max_concurrent_queries: 0, queue_timeout_secs: 20 }
     }
 }
 

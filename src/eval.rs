@@ -137,6 +137,9 @@ pub struct EvalOptions<'a> {
     pub passage_chars: usize,
     /// Evaluate at most this many queries (0 = all), taken in file order.
     pub max_queries: usize,
+    /// Rank as the service does for this date: documents not in force (abolished by another
+    /// document of the set, or not yet effective) go below their successors.
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 /// Builds the throwaway index and evaluates each mode.
@@ -162,10 +165,15 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
         for q in &queries {
             let t = Instant::now();
             let hits = retriever.passages(&gen, &q.text, &filter, mode, opts.search.candidates)?;
-            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             let mut seen = HashSet::new();
-            let ranking: Vec<String> =
-                hits.into_iter().map(|h| h.passage.doc_id).filter(|d| seen.insert(d.clone())).take(K).collect();
+            let mut ranked: Vec<(String, f32)> =
+                hits.into_iter().map(|h| (h.passage.doc_id, h.score)).filter(|(d, _)| seen.insert(d.clone())).collect();
+            if let Some(as_of) = opts.as_of {
+                let status = |id: &str| gen.documents.get(id).map(|d| gen.relations.status(&gen.documents, d, as_of, &|_| true));
+                crate::validity::prefer_in_force(&mut ranked, &status);
+            }
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            let ranking: Vec<String> = ranked.into_iter().map(|(d, _)| d).take(K).collect();
             let (a, b, c) = metrics(&ranking, &qrels[&q.id]);
             r += a;
             rr += b;
@@ -204,25 +212,33 @@ fn index_docs<'a>(
     let mut built = Vec::new();
     let mut documents = BTreeMap::new();
     for d in docs {
+        let text = crate::text::normalize::normalize(&d.text);
+        // Date and number as the indexer would guess them, so that `--as-of` can resolve
+        // abolitions between documents of the set.
+        let meta = crate::ingest::guess_meta(&text, None);
         let extracted = ExtractedDocument {
             key: String::new(),
             title: crate::text::normalize::normalize(&d.title),
             doc_type: DocType::Other,
             issuer: None,
-            issued: None,
-            number: None,
-            sections: vec![Section { text: crate::text::normalize::normalize(&d.text), page: None, anchor: None, heading: None }],
+            issued: meta.issued,
+            number: meta.number,
+            sections: vec![Section { text, page: None, anchor: None, heading: None }],
         };
+        let life = crate::validity::read(DocType::Other, &extracted.sections, extracted.issued);
         let document = Document {
             id: d.id.clone(),
             title: extracted.title.clone(),
             doc_type: DocType::Other,
             issuer: None,
-            issued: None,
-            number: None,
+            issued: extracted.issued,
+            number: extracted.number.clone(),
             source_path: String::new(),
             content_hash: String::new(),
             access: Access::default(),
+            effective: life.effective,
+            references: life.references,
+            amended_by_laws: life.amended_by_laws,
         };
         let passages = crate::chunk::chunk(&d.id, &extracted, passage_chars);
         documents.insert(d.id.clone(), document.clone());
@@ -238,6 +254,7 @@ fn index_docs<'a>(
         keyword,
         vectors: Box::new(vectors),
         documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        relations: crate::validity::Relations::build(documents.values()),
         state: State { documents, ..State::default() },
     };
     Ok((gen, passages, tmp))

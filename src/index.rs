@@ -109,6 +109,8 @@ pub struct Generation {
     pub vectors: Box<dyn VectorStore>,
     pub state: State,
     pub documents: HashMap<String, Document>,
+    /// Abolitions and amendments between this generation's documents.
+    pub relations: crate::validity::Relations,
 }
 
 impl Generation {
@@ -123,7 +125,8 @@ impl Generation {
             VectorBackend::Qdrant => open_server(config)?,
         };
         let documents = state.documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(Generation { id, dir, keyword, vectors, state, documents })
+        let relations = crate::validity::Relations::build(state.documents.values());
+        Ok(Generation { id, dir, keyword, vectors, state, documents, relations })
     }
 
     /// Opens the generation `CURRENT` names, or `None` for an index that was never built.
@@ -227,6 +230,7 @@ pub fn build_document(
     passage_chars: usize,
 ) -> (Document, Vec<Passage>) {
     let id = document_id(content_hash, &extracted.key);
+    let life = crate::validity::read(extracted.doc_type, &extracted.sections, extracted.issued);
     let document = Document {
         id: id.clone(),
         title: extracted.title.clone(),
@@ -237,6 +241,9 @@ pub fn build_document(
         source_path: source_path.to_string(),
         content_hash: content_hash.to_string(),
         access: access.clone(),
+        effective: life.effective,
+        references: life.references,
+        amended_by_laws: life.amended_by_laws,
     };
     let passages = crate::chunk::chunk(&id, extracted, passage_chars);
     (document, passages)

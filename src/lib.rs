@@ -15,6 +15,7 @@
 //! | [`vector`] | the vector store: embedded Qdrant engine or Qdrant server |
 //! | [`query`] | query expansion: 和暦 ↔ 西暦 years and the synonym/abbreviation list |
 //! | [`search`] | hybrid retrieval: both sides, filters, reciprocal rank fusion, snippets |
+//! | [`validity`] | which rule is in force: effective dates, abolitions, amendments, `as_of` ranking |
 //! | [`answer`] | extractive answers: verbatim, cited sentences, or an abstention |
 //! | [`access`] | callers, hashed bearer tokens, clearance and groups as a search filter |
 //! | [`audit`] | the append-only, hash-chained audit log and its verifier |
@@ -41,6 +42,7 @@ pub mod model;
 pub mod query;
 pub mod search;
 pub mod text;
+pub mod validity;
 pub mod vector;
 
 pub use config::Config;

@@ -55,6 +55,10 @@ enum Command {
         /// Disable the synonym list (to measure what it adds).
         #[arg(long)]
         no_synonyms: bool,
+        /// Rank as the service does on this date (YYYY-MM-DD or 和暦): superseded documents
+        /// go below their successors.
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<chrono::NaiveDate>,
     },
     /// Measure grounded answers and abstention at several thresholds (JSON line per threshold).
     EvalAnswers {
@@ -74,6 +78,10 @@ enum Command {
     /// Setup helpers (called by `make setup`).
     #[command(subcommand)]
     Setup(SetupCommand),
+}
+
+fn parse_as_of(s: &str) -> Result<chrono::NaiveDate, String> {
+    shirabe::text::parse_date(s).ok_or_else(|| format!("not a date: {s:?} (use 2024-04-01 or 令和6年4月1日)"))
 }
 
 /// An evaluation set in the format of `../shared/eval/` (docs.jsonl, queries.jsonl, qrels.tsv).
@@ -147,7 +155,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command {
         Command::Serve { listen } => serve(config, listen),
-        Command::Eval { set, mode, max_queries, no_synonyms } => {
+        Command::Eval { set, mode, max_queries, no_synonyms, as_of } => {
             let modes = match mode.as_str() {
                 "all" => vec![Mode::Keyword, Mode::Vector, Mode::Hybrid],
                 "keyword" => vec![Mode::Keyword],
@@ -167,6 +175,7 @@ fn run(cli: Cli) -> Result<()> {
                 expander,
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
+                as_of,
             };
             for result in shirabe::eval::evaluate(&analyzers, &embedder, &opts)? {
                 println!("{}", serde_json::to_string(&result)?);
@@ -185,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
                 expander: load_expander(&config)?,
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
+                as_of: None,
             };
             let thresholds: Vec<f32> = (8..=15).map(|i| i as f32 * 0.05).collect();
             for point in shirabe::eval::evaluate_answers(&analyzers, &embedder, &opts, &thresholds)? {
@@ -258,7 +268,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
     let state = Arc::new(shirabe::api::AppState {
         expander: load_expander(&config)?,
         web_dir: std::env::var_os("SHIRABE_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web")),
-        permits: tokio::sync::Semaphore::new(16),
+        permits: shirabe::api::query_permits(&config.server),
         audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
         metrics: Default::default(),

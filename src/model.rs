@@ -108,6 +108,16 @@ pub struct Document {
     /// sha256 of the source file's bytes.
     pub content_hash: String,
     pub access: Access,
+    /// 施行日 / 適用日, where the text states one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<NaiveDate>,
+    /// Documents this one abolishes or amends, as cited in its text (resolved to indexed
+    /// documents by [`crate::validity::Relations`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<crate::validity::Reference>,
+    /// For laws: the amending laws recorded in its 附則.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amended_by_laws: Vec<String>,
 }
 
 /// The unit of retrieval and citation.

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analyzers;
@@ -143,6 +144,43 @@ pub fn group_by_document(gen: &Generation, hits: Vec<PassageHit>, per_doc: usize
             Some(DocumentHit { document, score, passages })
         })
         .collect()
+}
+
+/// Orders documents as they stand on `as_of` (see [`crate::validity::prefer_in_force`]): a
+/// superseded document's successor moves up to just above it. Only documents `filter` lets the
+/// caller see can make another one superseded.
+pub fn prefer_in_force(gen: &Generation, hits: Vec<DocumentHit>, as_of: NaiveDate, filter: &Filter) -> Vec<DocumentHit> {
+    let visible = |d: &Document| filter.allows(&d.access);
+    let status = |id: &str| gen.documents.get(id).map(|d| gen.relations.status(&gen.documents, d, as_of, &visible));
+    let mut ranked: Vec<(String, f32)> = hits.iter().map(|h| (h.document.id.clone(), h.score)).collect();
+    crate::validity::prefer_in_force(&mut ranked, &status);
+    let mut by_id: HashMap<String, DocumentHit> = hits.into_iter().map(|h| (h.document.id.clone(), h)).collect();
+    ranked.into_iter().filter_map(|(id, _)| by_id.remove(&id)).collect()
+}
+
+/// The passages an answer should be drawn from on `as_of`: passages of documents in force
+/// first, then those not yet in force; passages of superseded documents only when nothing else
+/// was found (their citations are labelled 廃止済み).
+pub fn passages_in_force(gen: &Generation, hits: Vec<PassageHit>, as_of: NaiveDate, filter: &Filter) -> Vec<PassageHit> {
+    use crate::validity::InForce;
+    let visible = |d: &Document| filter.allows(&d.access);
+    let state = |h: &PassageHit| {
+        gen.documents.get(&h.passage.doc_id).map_or(InForce::InForce, |d| gen.relations.status(&gen.documents, d, as_of, &visible).state)
+    };
+    let (mut current, mut future, mut superseded) = (Vec::new(), Vec::new(), Vec::new());
+    for h in hits {
+        match state(&h) {
+            InForce::InForce => current.push(h),
+            InForce::NotYetInForce => future.push(h),
+            InForce::Superseded => superseded.push(h),
+        }
+    }
+    let fallback = current.is_empty() && future.is_empty();
+    current.extend(future);
+    if fallback {
+        current.extend(superseded);
+    }
+    current
 }
 
 /// The vector side's form of a [`Filter`].

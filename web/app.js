@@ -84,7 +84,25 @@ function filters() {
   if ($("f-issuer").value.trim()) f.issuers = [$("f-issuer").value.trim()];
   if ($("f-from").value) f.date_from = $("f-from").value;
   if ($("f-to").value) f.date_to = $("f-to").value;
+  if ($("f-asof").value) f.as_of = $("f-asof").value;
+  if ($("f-all").checked) f.all_versions = true;
   return f;
+}
+
+function docRef(r) {
+  return `<a href="${esc(r.link)}">${esc(r.title)}</a>${r.number ? `（${esc(r.number)}）` : ""}`;
+}
+
+// The in-force status of a document: a badge, its successor and its amendments.
+function statusHtml(st) {
+  if (!st) return "";
+  const parts = [`<span class="badge ${esc(st.state)}">${esc(st.label)}</span>`];
+  if (st.state === "superseded" && st.successor) {
+    parts.push(`${st.superseded_from ? esc(dateLabel(st.superseded_from)) + "から" : ""}後継：${docRef(st.successor)}`);
+  }
+  if (st.state === "not_yet_in_force" && st.effective) parts.push(`${esc(dateLabel(st.effective))}から施行`);
+  if (st.amended_by && st.amended_by.length) parts.push(`改正：${st.amended_by.map(docRef).join("、")}`);
+  return `<p class="status">${parts.join("　")}</p>`;
 }
 
 function docMeta(d) {
@@ -102,7 +120,7 @@ function renderResults(data) {
     const li = document.createElement("li");
     const d = r.document;
     li.innerHTML = `<a href="#doc=${encodeURIComponent(d.id)}&p=${r.passages[0] ? r.passages[0].passage_id.split("#").pop() : 0}" class="title">${esc(d.title)}</a>
-      <p class="meta">${docMeta(d)}</p>` +
+      <p class="meta">${docMeta(d)}</p>${r.status && r.status.state !== "in_force" || (r.status && r.status.amended_by.length) ? statusHtml(r.status) : ""}` +
       r.passages.map((p) => `<p class="snippet">${p.snippet}<span class="meta">（${esc(citeLabel(p)) || "本文"}）</span></p>`).join("");
     list.appendChild(li);
   }
@@ -120,7 +138,7 @@ function renderAnswer(a) {
     return;
   }
   body.innerHTML = "<p>" + a.sentences.map((s) => `${esc(s.text)}${s.citations.map((n) => `<a class="cite" href="${esc(a.citations[n - 1].link)}">[${n}]</a>`).join("")}`).join("") + "</p>" +
-    "<ol class=\"meta\">" + a.citations.map((c) => `<li><a href="${esc(c.link)}">${esc(c.title)}</a> ${esc([c.number, c.anchor, c.page ? c.page + "ページ" : ""].filter(Boolean).join("・"))}</li>`).join("") + "</ol>";
+    "<ol class=\"meta\">" + a.citations.map((c) => `<li><a href="${esc(c.link)}">${esc(c.title)}</a> ${esc([c.number, c.anchor, c.page ? c.page + "ページ" : ""].filter(Boolean).join("・"))}${c.status !== "in_force" ? ` <span class="badge ${esc(c.status)}">${esc(c.status_label)}</span>` : ""}</li>`).join("") + "</ol>";
 }
 
 async function runSearch(ev) {
@@ -143,9 +161,17 @@ async function runSearch(ev) {
 
 async function showDocument(id, ordinal) {
   try {
-    const data = await api(`/api/documents/${encodeURIComponent(id)}`);
+    const asOf = $("f-asof").value;
+    const data = await api(`/api/documents/${encodeURIComponent(id)}${asOf ? `?as_of=${encodeURIComponent(asOf)}` : ""}`);
     $("doc-title").textContent = data.document.title;
     $("doc-meta").innerHTML = docMeta(data.document);
+    $("doc-status").innerHTML = statusHtml(data.status);
+    const chain = $("doc-chain");
+    chain.innerHTML = data.chain.length > 1
+      ? "<h3>改廃の経緯（旧 → 新）</h3><ol>" + data.chain.map((r) => r.id === data.document.id
+        ? `<li aria-current="true"><strong>${esc(r.title)}</strong>${r.number ? `（${esc(r.number)}）` : ""}${r.issued ? " " + esc(dateLabel(r.issued)) : ""}</li>`
+        : `<li>${docRef(r)}${r.issued ? " " + esc(dateLabel(r.issued)) : ""}</li>`).join("") + "</ol>"
+      : "";
     const list = $("doc-passages");
     list.innerHTML = "";
     for (const p of data.passages) {

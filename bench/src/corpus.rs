@@ -185,6 +185,9 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
             source_path: format!("bench/{}", d.id),
             content_hash: String::new(),
             access: Access::default(),
+            effective: None,
+            references: Vec::new(),
+            amended_by_laws: Vec::new(),
         };
         if !passages.is_empty() {
             base.push((doc, passages));

@@ -160,6 +160,9 @@ fn passages(docs: &Path, n: usize, passage_chars: usize) -> Result<Vec<String>> 
             source_path: String::new(),
             content_hash: String::new(),
             access: Access::default(),
+            effective: None,
+            references: Vec::new(),
+            amended_by_laws: Vec::new(),
         };
         for p in shirabe::chunk::chunk(&d.id, &extracted, passage_chars) {
             out.push(shirabe::index::embedding_text(&doc, &p));

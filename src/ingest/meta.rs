@@ -123,8 +123,20 @@ fn number_in(line: &str) -> Option<(usize, String)> {
         }
         return Some((start, chars[start..end].iter().collect()));
     }
+    // 総務第12号, 市民第四十五号: a municipal office's series (its section name, no 告示/通知),
+    // only when the line holds nothing else — mid-sentence this shape is a 項 or 号 of a law.
+    let prefix = chars.iter().take_while(|&&c| is_han(c) && c != '第').count();
+    let appendix = prefix > 0 && "表式記則紙".contains(chars[prefix - 1]); // 別表第1号, 様式第2号
+    if (1..=8).contains(&prefix) && !appendix && chars.get(prefix) == Some(&'第') {
+        let digits = chars[prefix + 1..].iter().take_while(|&&c| is_numeral(c)).count();
+        let end = prefix + 2 + digits;
+        // Normalisation may join the date line below: 「総務第12号令和2年4月1日」.
+        let rest: String = chars.get(end..).unwrap_or_default().iter().collect();
+        if digits > 0 && chars.get(end - 1) == Some(&'号') && (rest.is_empty() || parse_date(&rest).is_some()) {
+            return Some((0, chars[..end].iter().collect()));
+        }
+    }
     // 官公1-15, 官総1-15: a short kanji prefix and a hyphenated number, alone on the line.
-    let prefix = chars.iter().take_while(|&&c| is_han(c)).count();
     let rest: String = chars[prefix..].iter().collect();
     if (1..=4).contains(&prefix)
         && rest.contains('-')
@@ -469,6 +481,17 @@ mod tests {
     }
 
     #[test]
+    fn municipal_series_numbers_above_a_date() {
+        for (text, number) in [
+            ("人事第１２号\n平成３０年４月１日\n\n時間外勤務命令の手続について（通知）\n\n時間外勤務は、所属長が命令する。", "人事第12号"),
+            ("総務第五十一号\n令和三年十月一日\n\n公用車の使用手続について（通知）\n\n公用車を使用するときは予約する。", "総務第五十一号"),
+        ] {
+            let normalized = crate::text::normalize(text);
+            assert_eq!(guess(&normalized, None).number.as_deref(), Some(number), "{normalized:?}");
+        }
+    }
+
+    #[test]
     fn kokuji() {
         let text = "特掲診療料の施設基準等の一部を改正する件\n○厚生労働省告示第五十九号\n\
                     診療報酬の算定方法(平成二十年厚生労働省告示第五十九号)の規定に基づき、令和二年四月一日から適用する。\n\
@@ -509,6 +532,11 @@ mod tests {
             Some("個人課税課情報第6号")
         );
         assert_eq!(number_in("第3号に掲げる"), None);
+        assert_eq!(number_in("総務第12号").map(|x| x.1).as_deref(), Some("総務第12号"));
+        assert_eq!(number_in("市民第四十五号").map(|x| x.1).as_deref(), Some("市民第四十五号"));
+        assert_eq!(number_in("総務第12号の規定により"), None);
+        assert_eq!(number_in("様式第2号"), None);
+        assert_eq!(number_in("総務第12号令和2年4月1日").map(|x| x.1).as_deref(), Some("総務第12号"));
         assert_eq!(number_in("令和2年-3"), None);
     }
 

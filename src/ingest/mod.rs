@@ -32,6 +32,7 @@ use crate::model::DocType;
 
 pub use access::resolve_access;
 pub use worker::extract_isolated;
+pub(crate) use meta::guess as guess_meta;
 
 /// One document found in a source file (most files hold one; a minutes file holds one per
 /// meeting).

@@ -52,7 +52,7 @@ pub fn start_service(config: Config, data: &std::path::Path) -> String {
     let state = Arc::new(shirabe::api::AppState {
         expander: shirabe::query::QueryExpander::builtin(),
         web_dir: repo().join("web"),
-        permits: tokio::sync::Semaphore::new(16),
+        permits: Arc::new(tokio::sync::Semaphore::new(16)),
         audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
         metrics: Default::default(),

@@ -107,6 +107,34 @@ await step("05-low-clearance-sees-no-secret", async (page) => {
   await page.getByLabel("アクセストークン").waitFor();
 });
 
+await step("06-superseded-status-and-chain", async (page) => {
+  await login(page, "dev-ippan");
+  await ask(page, "住民票の写しの交付手数料");
+  // The 令和２年 circular was abolished by the 令和６年 one: labelled, with its successor linked.
+  const old = page.locator("#results > li").filter({ hasText: "廃止済み" }).first();
+  await old.waitFor();
+  assert.match(await old.innerText(), /後継：住民票の写し等の交付手数料の取扱いについて/);
+  const items = await page.locator("#results > li").allInnerTexts();
+  const oldAt = items.findIndex((t) => t.includes("廃止済み"));
+  const newAt = items.findIndex((t) => t.includes("住民票の写し等の交付手数料") && !t.includes("廃止済み"));
+  assert.ok(newAt >= 0 && newAt < oldAt, `the successor ranks first (${newAt} < ${oldAt})`);
+  await page.screenshot({ path: `${OUT}/06-superseded-results.png`, fullPage: true });
+  await old.locator("a.title").click();
+  await page.locator("#doc-status .badge.superseded").waitFor();
+  const chain = await page.locator("#doc-chain li").allInnerTexts();
+  assert.equal(chain.length, 2, `old → new: ${chain}`);
+  assert.ok(chain[0].includes("令和2年4月1日") && chain[1].includes("総務第123号"), `chain order: ${chain}`);
+  await page.screenshot({ path: `${OUT}/06-superseded-document.png`, fullPage: true });
+  // Asking about a date before the new circular applied makes the old one the rule in force.
+  await page.locator("#doc-close").click();
+  await page.locator("#filters summary").click();
+  await page.getByLabel("基準日（この日に有効な規程を優先）").fill("2023-01-01");
+  await ask(page, "住民票の写しの交付手数料");
+  await page.locator("#results > li").filter({ hasText: "未施行" }).first().waitFor();
+  const fee = await page.locator("#results > li").filter({ hasText: "総務第12号" }).first().innerText();
+  assert.ok(!fee.includes("廃止済み"), `the 令和2年 circular was still in force in 2023: ${fee}`);
+});
+
 await browser.close();
 for (const r of results) console.log(r.join("  "));
 const failed = results.filter((r) => r[0] !== "ok").length;
