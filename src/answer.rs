@@ -19,6 +19,8 @@ use crate::search::PassageHit;
 
 /// Passages the answerer reads.
 pub const PASSAGES_READ: usize = 5;
+/// Weight of the question–sentence embedding similarity in a sentence's score (in [0, 1]).
+const SIM_WEIGHT: f32 = 0.45;
 /// Most sentences in an answer.
 pub const MAX_SENTENCES: usize = 3;
 /// Default abstention threshold on the combined sentence score. Calibrated with
@@ -169,22 +171,35 @@ impl Answerer<'_> {
         if candidates.is_empty() || q_tokens.is_empty() {
             return Ok(abstain(0.0));
         }
-        let q_vec = self.embedder.embed_query(question)?;
-        let texts: Vec<&str> = candidates.iter().map(|c| c.text.as_str()).collect();
-        let s_vecs = self.embedder.embed_passages(&texts)?;
-        let mut scored: Vec<(f32, usize)> = candidates
+        // The cheap part of each score first (coverage, cues, rank). Similarity adds at most
+        // SIM_WEIGHT, so a sentence whose cheap part cannot reach the threshold even then is never
+        // embedded: the pruning is exact, and embedding the sentences is most of an answer's cost.
+        let cheap: Vec<f32> = candidates
             .iter()
-            .zip(&s_vecs)
-            .enumerate()
-            .map(|(i, (c, v))| {
+            .map(|c| {
                 let s_prepared = prepare(&c.text);
                 let s_tokens = self.analyzers.ja_tokens(&s_prepared);
                 let covered = q_tokens.iter().filter(|t| s_tokens.contains(t)).count() as f32 / q_tokens.len() as f32;
-                // E5 cosines live in about [0.7, 0.95]; stretch them to [0, 1].
-                let sim = ((cosine(&q_vec, v) - 0.7) / 0.25).clamp(0.0, 1.0);
                 let cue = cues.score(&q_prepared, &c.text);
                 let rank_bonus = 0.05 * (1.0 - c.rank as f32 / PASSAGES_READ as f32);
-                (0.45 * sim + 0.35 * covered + 0.15 * cue + rank_bonus, i)
+                0.35 * covered + 0.15 * cue + rank_bonus
+            })
+            .collect();
+        let live: Vec<usize> = (0..candidates.len()).filter(|&i| cheap[i] + SIM_WEIGHT >= self.threshold).collect();
+        if live.is_empty() {
+            let bound = cheap.iter().fold(0.0f32, |a, &b| a.max(b)) + SIM_WEIGHT;
+            return Ok(abstain(bound));
+        }
+        let q_vec = self.embedder.embed_query(question)?;
+        let texts: Vec<&str> = live.iter().map(|&i| candidates[i].text.as_str()).collect();
+        let s_vecs = self.embedder.embed_sentences(&texts)?;
+        let mut scored: Vec<(f32, usize)> = live
+            .iter()
+            .zip(&s_vecs)
+            .map(|(&i, v)| {
+                // E5 cosines live in about [0.7, 0.95]; stretch them to [0, 1].
+                let sim = ((cosine(&q_vec, v) - 0.7) / 0.25).clamp(0.0, 1.0);
+                (SIM_WEIGHT * sim + cheap[i], i)
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -42,7 +42,15 @@ fn load_ort(library: &Path) -> Result<()> {
 pub struct Embedder {
     model: Mutex<TextEmbedding>,
     batch_size: usize,
+    /// Vectors of recent questions and answer sentences, by their full model input. Officials
+    /// ask the same questions, and answers read the sentences of the same popular passages,
+    /// again and again; the model is deterministic, so a cached vector is the vector. Bulk
+    /// passage embedding by the indexer bypasses the cache.
+    cache: Mutex<lru::LruCache<String, Vec<f32>>>,
 }
+
+/// Vectors kept in the cache: 16,384 × 384 floats ≈ 25 MiB.
+const CACHE_ENTRIES: usize = 16_384;
 
 impl Embedder {
     /// Loads the model in `model_dir` with ONNX Runtime from `ort_library`.
@@ -72,13 +80,43 @@ impl Embedder {
             path: model_dir.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Ok(Embedder { model: Mutex::new(model), batch_size: batch_size.max(1) })
+        let cache = lru::LruCache::new(std::num::NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN));
+        Ok(Embedder { model: Mutex::new(model), batch_size: batch_size.max(1), cache: Mutex::new(cache) })
     }
 
-    /// Embeds a question (adds `query: `).
+    /// Embeds a question (adds `query: `); cached.
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
-        let mut out = self.run(vec![format!("query: {query}")])?;
+        let mut out = self.run_cached(vec![format!("query: {query}")])?;
         out.pop().ok_or_else(|| Error::Embedding("the model returned no vector".into()))
+    }
+
+    /// Embeds answer candidate sentences (adds `passage: `); cached.
+    pub fn embed_sentences<S: AsRef<str>>(&self, sentences: &[S]) -> Result<Vec<Vec<f32>>> {
+        self.run_cached(sentences.iter().map(|p| format!("passage: {}", p.as_ref())).collect())
+    }
+
+    /// Forgets every cached vector (benchmarks measure cold queries with it).
+    pub fn clear_cache(&self) {
+        self.cache.lock().clear();
+    }
+
+    fn run_cached(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let mut out: Vec<Option<Vec<f32>>> = {
+            let mut cache = self.cache.lock();
+            inputs.iter().map(|i| cache.get(i).cloned()).collect()
+        };
+        let missing: Vec<String> = inputs.iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(i, _)| i.clone()).collect();
+        if !missing.is_empty() {
+            let fresh = self.run(missing.clone())?;
+            let mut cache = self.cache.lock();
+            let mut fresh_iter = missing.into_iter().zip(fresh);
+            for slot in out.iter_mut().filter(|v| v.is_none()) {
+                let (input, v) = fresh_iter.next().ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))?;
+                cache.put(input, v.clone());
+                *slot = Some(v);
+            }
+        }
+        out.into_iter().map(|v| v.ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))).collect()
     }
 
     /// Embeds passages (adds `passage: `), in batches of the configured size.

@@ -58,6 +58,9 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
     eprintln!("query: {passages} passages, opened in {open_seconds:.1} s; {} queries per mode", measured.len());
 
     for mode in args.modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        // Every mode measures cold queries: the embedder's query cache would otherwise serve
+        // the vectors the previous mode computed for the same questions.
+        embedder.clear_cache();
         type SearchFn<'a> = Box<dyn Fn(&str) -> Result<()> + 'a>;
         let (label, run): (&str, SearchFn<'_>) = match mode {
             "hybrid" | "keyword" | "vector" => {

@@ -74,8 +74,9 @@ def start_service(work):
 
 
 class Client(threading.Thread):
-    def __init__(self, host, port, queries, answer_share, stop_at, seed, timeout, backoff):
+    def __init__(self, host, port, queries, answer_share, stop_at, seed, timeout, backoff, unique=False):
         super().__init__(daemon=True)
+        self.unique, self.sent = unique, 0
         self.host, self.port, self.queries = host, port, queries
         self.answer_share, self.stop_at, self.timeout, self.backoff = answer_share, stop_at, timeout, backoff
         self.rng = random.Random(seed)
@@ -89,6 +90,9 @@ class Client(threading.Thread):
         conn = self.connect()
         while time.time() < self.stop_at:
             q = self.rng.choice(self.queries)
+            self.sent += 1
+            if self.unique:
+                q = f"{q}（{self.name}-{self.sent}）"
             token = self.rng.choice(TOKENS)
             if self.rng.random() < self.answer_share:
                 kind, path, body = "answer", "/api/answer", {"question": q}
@@ -127,6 +131,7 @@ def main():
     ap.add_argument("--max-5xx", type=int, default=0)
     ap.add_argument("--busy-backoff", type=float, default=1.0, help="seconds a client waits after a 503 before its next request (0: retry at once)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--unique-questions", action="store_true", help="make every question text unique (a request number in brackets), so no question's embedding is ever cached by the service")
     a = ap.parse_args()
 
     queries = [json.loads(l)["text"] for l in open(os.path.join(REPO, "fixtures/eval/queries.jsonl"), encoding="utf-8") if l.strip()]
@@ -138,10 +143,10 @@ def main():
     try:
         host, port = base.split("//", 1)[1].rstrip("/").split(":")
         port = int(port)
-        print(f"load test: {a.clients} clients for {a.duration:.0f} s against {base}, {a.busy_backoff:g} s back-off after a 503, {a.answer_share:.0%} answer / {1 - a.answer_share:.0%} search, {len(queries)} questions from fixtures/eval, {os.cpu_count()} CPU cores", flush=True)
+        print(f"load test: {a.clients} clients for {a.duration:.0f} s against {base}, {a.busy_backoff:g} s back-off after a 503, {a.answer_share:.0%} answer / {1 - a.answer_share:.0%} search, {len(queries)} questions from fixtures/eval{' made unique per request' if a.unique_questions else ''}, {os.cpu_count()} CPU cores", flush=True)
         start = time.time()
         stop_at = start + a.duration
-        clients = [Client(host, port, queries, a.answer_share, stop_at, a.seed * 1000 + i, a.timeout, a.busy_backoff) for i in range(a.clients)]
+        clients = [Client(host, port, queries, a.answer_share, stop_at, a.seed * 1000 + i, a.timeout, a.busy_backoff, a.unique_questions) for i in range(a.clients)]
         for c in clients:
             c.start()
         for c in clients:
