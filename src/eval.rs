@@ -153,7 +153,8 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     }
 
     let started = Instant::now();
-    let (gen, passages, _tmp) = index_docs(analyzers, embedder, docs.iter(), opts.passage_chars)?;
+    let index = index_docs(analyzers, embedder, docs.iter(), opts.passage_chars)?;
+    let (gen, passages) = (&index.gen, index.passages);
     let index_seconds = started.elapsed().as_secs_f64();
 
     let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
@@ -197,6 +198,14 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     Ok(results)
 }
 
+/// A throwaway index. Fields drop in order: the generation (whose vector store flushes on drop)
+/// before the temporary directory that holds it.
+struct EvalIndex {
+    gen: Generation,
+    passages: usize,
+    _tmp: tempfile::TempDir,
+}
+
 /// Indexes evaluation documents with the production pipeline (normalisation, chunking, both
 /// analysers, embedding) into a throwaway generation. Returns it with its passage count and the
 /// temporary directory that must outlive it.
@@ -205,7 +214,7 @@ fn index_docs<'a>(
     embedder: &Embedder,
     docs: impl Iterator<Item = &'a EvalDoc>,
     passage_chars: usize,
-) -> Result<(Generation, usize, tempfile::TempDir)> {
+) -> Result<EvalIndex> {
     let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
     let keyword = KeywordIndex::in_memory(analyzers)?;
     let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
@@ -257,7 +266,7 @@ fn index_docs<'a>(
         relations: crate::validity::Relations::build(documents.values()),
         state: State { documents, ..State::default() },
     };
-    Ok((gen, passages, tmp))
+    Ok(EvalIndex { gen, passages, _tmp: tmp })
 }
 
 fn round4(x: f64) -> f64 {
@@ -319,7 +328,8 @@ pub fn evaluate_answers(
     let queries: Vec<EvalQueryWithAnswers> = read_jsonl(opts.queries)?;
     let qrels = read_qrels(opts.qrels)?;
     let kept = |id: &str| Sha256::digest(id.as_bytes())[0] % 2 == 0;
-    let (gen, _, _tmp) = index_docs(analyzers, embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
+    let index = index_docs(analyzers, embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
+    let gen = &index.gen;
     let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
     // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
     // abstains exactly when best < t (sentences below t are dropped).

@@ -48,7 +48,7 @@ fn service() -> &'static Service {
         let analyzers = common::analyzers();
         let embedder = common::embedder();
         let sources = vec![src, laws];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {} })
+        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
             .expect("indexing");
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         drop((analyzers, embedder));
