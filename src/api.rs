@@ -206,6 +206,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 #[serde(default, deny_unknown_fields)]
 pub struct Filters {
     /// Document types (`law`, `notice`, `circular`, `white_paper`, `guideline`, `minutes`, `other`).
+    #[schema(value_type = Vec<DocType>)]
     pub doc_types: Vec<String>,
     /// Issuing bodies, exactly as shown in results.
     pub issuers: Vec<String>,
@@ -257,9 +258,11 @@ pub struct SearchRequest {
     pub filters: Filters,
     /// 1-based page number.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 100)]
     pub page: usize,
     /// Documents per page (at most 50).
     #[serde(default = "ten")]
+    #[schema(minimum = 1, maximum = 50)]
     pub size: usize,
     #[serde(default)]
     pub mode: Mode,
@@ -502,7 +505,7 @@ pub struct DocumentQuery {
 
 /// A document and its passages (404 when it does not exist or the caller may not see it).
 #[utoipa::path(get, path = "/api/documents/{id}", params(("id" = String, Path, description = "document id"), DocumentQuery),
-    responses((status = 200, body = DocumentResponse), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = DocumentResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn document(
     State(state): State<Arc<AppState>>,
@@ -702,7 +705,7 @@ fn hundred() -> usize {
 
 /// The latest audit records (auditor role only).
 #[utoipa::path(get, path = "/api/audit", params(AuditQuery),
-    responses((status = 200, description = "audit records, oldest first"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "audit records, oldest first"), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn audit_tail(State(state): State<Arc<AppState>>, caller: Caller, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
     if !caller.has_role("auditor") {
