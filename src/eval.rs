@@ -161,6 +161,9 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     let filter = Filter::unrestricted();
     let mut results = Vec::new();
     for &mode in &opts.modes {
+        // Each mode's latency is measured with cold query vectors, not those the previous mode
+        // left in the embedder's cache.
+        embedder.clear_cache();
         let (mut r, mut rr, mut n) = (0.0, 0.0, 0.0);
         let mut latencies = Vec::with_capacity(queries.len());
         for q in &queries {
