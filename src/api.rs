@@ -340,8 +340,7 @@ pub struct StatusView {
 
 /// The status of `doc` on `as_of` for the caller whose rights `filter` carries.
 fn status_view(gen: &Generation, doc: &Document, as_of: chrono::NaiveDate, filter: &Filter) -> StatusView {
-    let visible = |d: &Document| filter.allows(&d.access);
-    let status = gen.relations.status(&gen.documents, doc, as_of, &visible);
+    let status = gen.status(doc, as_of, filter);
     let refs = |ids: &[String]| ids.iter().filter_map(|id| gen.documents.get(id)).map(DocumentRef::from).collect::<Vec<_>>();
     let (successor, superseded_from) = match &status.superseded_by {
         Some((id, from)) => (gen.documents.get(id).map(DocumentRef::from), *from),
@@ -633,7 +632,7 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
             .filter_map(|id| hits.iter().find(|h| &h.passage.id == id))
             .map(|h| {
                 let doc = gen.documents.get(&h.passage.doc_id).cloned();
-                let state = doc.as_ref().map_or(InForce::InForce, |d| gen.relations.status(&gen.documents, d, as_of, &|x: &Document| filter.allows(&x.access)).state);
+                let state = doc.as_ref().map_or(InForce::InForce, |d| gen.status(d, as_of, &filter).state);
                 (h.passage.clone(), doc, state)
             })
             .collect::<Vec<_>>();

@@ -201,6 +201,24 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     Ok(results)
 }
 
+/// One document of an evaluation set through the production pipeline (normalisation,
+/// metadata guesses, life-cycle phrases, chunking), under the set's own id. The date and number
+/// are guessed as the indexer would, so that `--as-of` can resolve abolitions within the set.
+pub fn eval_document(d: &EvalDoc, passage_chars: usize) -> (Document, Vec<crate::model::Passage>) {
+    let text = crate::text::normalize::normalize(&d.text);
+    let meta = crate::ingest::guess_meta(&text, None);
+    let extracted = ExtractedDocument {
+        key: String::new(),
+        title: crate::text::normalize::normalize(&d.title),
+        doc_type: DocType::Other,
+        issuer: None,
+        issued: meta.issued,
+        number: meta.number,
+        sections: vec![Section { text, page: None, anchor: None, heading: None }],
+    };
+    crate::index::build_document_with_id(d.id.clone(), &extracted, "", "", &Access::default(), passage_chars)
+}
+
 /// A throwaway index. Fields drop in order: the generation (whose vector store flushes on drop)
 /// before the temporary directory that holds it.
 struct EvalIndex {
@@ -224,35 +242,7 @@ fn index_docs<'a>(
     let mut built = Vec::new();
     let mut documents = BTreeMap::new();
     for d in docs {
-        let text = crate::text::normalize::normalize(&d.text);
-        // Date and number as the indexer would guess them, so that `--as-of` can resolve
-        // abolitions between documents of the set.
-        let meta = crate::ingest::guess_meta(&text, None);
-        let extracted = ExtractedDocument {
-            key: String::new(),
-            title: crate::text::normalize::normalize(&d.title),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: meta.issued,
-            number: meta.number,
-            sections: vec![Section { text, page: None, anchor: None, heading: None }],
-        };
-        let life = crate::validity::read(DocType::Other, &extracted.sections, extracted.issued);
-        let document = Document {
-            id: d.id.clone(),
-            title: extracted.title.clone(),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: extracted.issued,
-            number: extracted.number.clone(),
-            source_path: String::new(),
-            content_hash: String::new(),
-            access: Access::default(),
-            effective: life.effective,
-            references: life.references,
-            amended_by_laws: life.amended_by_laws,
-        };
-        let passages = crate::chunk::chunk(&d.id, &extracted, passage_chars);
+        let (document, passages) = eval_document(d, passage_chars);
         documents.insert(d.id.clone(), document.clone());
         built.push((document, passages));
     }

@@ -138,6 +138,12 @@ impl Generation {
         }
     }
 
+    /// Whether `doc` is in force on `as_of` for the caller whose rights `filter` carries (only
+    /// documents that caller may see count as successors or amendments).
+    pub fn status(&self, doc: &Document, as_of: chrono::NaiveDate, filter: &crate::model::Filter) -> crate::validity::Status {
+        self.relations.status(&self.documents, doc, as_of, &|d: &Document| filter.allows(&d.access))
+    }
+
     /// Number of passages in the keyword index.
     pub fn num_passages(&self) -> u64 {
         self.keyword.num_passages()
@@ -229,7 +235,19 @@ pub fn build_document(
     access: &Access,
     passage_chars: usize,
 ) -> (Document, Vec<Passage>) {
-    let id = document_id(content_hash, &extracted.key);
+    build_document_with_id(document_id(content_hash, &extracted.key), extracted, content_hash, source_path, access, passage_chars)
+}
+
+/// [`build_document`] for a document whose id is given rather than derived from its content
+/// (evaluation sets and benchmark corpora carry their own ids).
+pub fn build_document_with_id(
+    id: String,
+    extracted: &ExtractedDocument,
+    content_hash: &str,
+    source_path: &str,
+    access: &Access,
+    passage_chars: usize,
+) -> (Document, Vec<Passage>) {
     let life = crate::validity::read(extracted.doc_type, &extracted.sections, extracted.issued);
     let document = Document {
         id: id.clone(),

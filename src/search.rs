@@ -150,8 +150,7 @@ pub fn group_by_document(gen: &Generation, hits: Vec<PassageHit>, per_doc: usize
 /// superseded document's successor moves up to just above it. Only documents `filter` lets the
 /// caller see can make another one superseded.
 pub fn prefer_in_force(gen: &Generation, hits: Vec<DocumentHit>, as_of: NaiveDate, filter: &Filter) -> Vec<DocumentHit> {
-    let visible = |d: &Document| filter.allows(&d.access);
-    let status = |id: &str| gen.documents.get(id).map(|d| gen.relations.status(&gen.documents, d, as_of, &visible));
+    let status = |id: &str| gen.documents.get(id).map(|d| gen.status(d, as_of, filter));
     let mut ranked: Vec<(String, f32)> = hits.iter().map(|h| (h.document.id.clone(), h.score)).collect();
     crate::validity::prefer_in_force(&mut ranked, &status);
     let mut by_id: HashMap<String, DocumentHit> = hits.into_iter().map(|h| (h.document.id.clone(), h)).collect();
@@ -163,10 +162,7 @@ pub fn prefer_in_force(gen: &Generation, hits: Vec<DocumentHit>, as_of: NaiveDat
 /// was found (their citations are labelled 廃止済み).
 pub fn passages_in_force(gen: &Generation, hits: Vec<PassageHit>, as_of: NaiveDate, filter: &Filter) -> Vec<PassageHit> {
     use crate::validity::InForce;
-    let visible = |d: &Document| filter.allows(&d.access);
-    let state = |h: &PassageHit| {
-        gen.documents.get(&h.passage.doc_id).map_or(InForce::InForce, |d| gen.relations.status(&gen.documents, d, as_of, &visible).state)
-    };
+    let state = |h: &PassageHit| gen.documents.get(&h.passage.doc_id).map_or(InForce::InForce, |d| gen.status(d, as_of, filter).state);
     let (mut current, mut future, mut superseded) = (Vec::new(), Vec::new(), Vec::new());
     for h in hits {
         match state(&h) {

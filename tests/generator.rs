@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use shirabe::index::RunOptions;
 
 const Q_PARAPHRASE: &str = "粗大ごみの収集手数料はいくらですか";
 const Q_FABRICATED: &str = "粗大ごみの収集手数料は1点いくらですか";
@@ -113,12 +112,7 @@ fn setup() -> &'static Setup {
         config.index_dir = Some(data.join("index"));
         config.answer.generator_url = Some(format!("http://{fake}"));
         config.answer.generator_timeout_secs = 2;
-        let analyzers = common::analyzers();
-        let embedder = common::embedder();
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &[share], dry_run: false, progress: &|_, _, _| {}, worker: None })
-            .expect("indexing");
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
-        drop((analyzers, embedder));
+        common::index_all(&config, &[share]);
         let base = common::start_service(config, &data);
         Setup { base, received, _tmp: tmp }
     })

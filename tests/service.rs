@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use shirabe::index::RunOptions;
 
 struct Service {
     base: String,
@@ -24,13 +23,8 @@ fn service() -> &'static Service {
         config.index_dir = Some(data.join("index"));
         config.users_file = Some(common::repo().join("fixtures/users.toml"));
         config.server.reload_interval_secs = 1;
-        let analyzers = common::analyzers();
-        let embedder = common::embedder();
         let sources = vec![common::repo().join("fixtures/docs")];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
-            .expect("indexing the fixtures");
-        assert!(report.failed.is_empty(), "fixture files failed: {:?}", report.failed);
-        drop((analyzers, embedder));
+        common::index_all(&config, &sources);
         let base = common::start_service(config, &data);
         Service { base, data, _tmp: tmp }
     })
@@ -283,13 +277,8 @@ fn sso_service() -> &'static Service {
         config.index_dir = Some(data.join("index"));
         config.auth.sso_header = Some("X-Remote-User".into());
         config.auth.trusted_proxies = vec!["127.0.0.2".parse().expect("ip")];
-        let analyzers = common::analyzers();
-        let embedder = common::embedder();
         let sources = vec![common::repo().join("fixtures/docs/restricted")];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
-            .expect("indexing the restricted fixtures");
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
-        drop((analyzers, embedder));
+        common::index_all(&config, &sources);
         let base = common::start_service(config, &data);
         Service { base, data, _tmp: tmp }
     })

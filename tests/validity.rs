@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use shirabe::index::RunOptions;
 use shirabe::model::DocType;
 
 struct Service {
@@ -45,13 +44,8 @@ fn service() -> &'static Service {
         let data = tmp.path().join("data");
         config.index_dir = Some(data.join("index"));
         config.users_file = Some(common::repo().join("fixtures/users.toml"));
-        let analyzers = common::analyzers();
-        let embedder = common::embedder();
         let sources = vec![src, laws];
-        let report = shirabe::index::run(&config, &analyzers, Some(&embedder), &RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: None })
-            .expect("indexing");
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
-        drop((analyzers, embedder));
+        common::index_all(&config, &sources);
         let index = data.join("index");
         let current = std::fs::read_to_string(index.join("CURRENT")).expect("CURRENT");
         let gen_dir = index.join(current.trim());

@@ -30,9 +30,9 @@ use shirabe::analysis::Analyzers;
 use shirabe::config::Config;
 use shirabe::embed::{Embedder, DIM};
 use shirabe::index::{embedding_text, payload, Generation, State};
-use shirabe::ingest::{ExtractedDocument, Section};
+use shirabe::eval::EvalDoc;
 use shirabe::keyword::KeywordIndex;
-use shirabe::model::{Access, DocType, Document, Passage};
+use shirabe::model::{Document, Passage};
 use shirabe::vector::{EmbeddedStore, VectorPoint, VectorStore};
 
 use crate::util::{self, SplitMix};
@@ -80,14 +80,6 @@ pub struct Meta {
     pub documents: usize,
     pub replication: String,
     pub build: serde_json::Value,
-}
-
-#[derive(Debug, Deserialize)]
-struct DocLine {
-    id: String,
-    #[serde(default)]
-    title: String,
-    text: String,
 }
 
 /// Builds the corpus, or loads it when `out` already holds one with the same parameters.
@@ -154,41 +146,17 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
     let passage_chars = config.indexer.passage_chars;
 
     // Unique documents and their passages, with the production normalisation and chunker.
-    let mut lines: Vec<DocLine> = util::read_jsonl(docs_abs)?;
+    let mut lines: Vec<EvalDoc> = util::read_jsonl(docs_abs)?;
     if args.unique_docs > 0 {
         lines.truncate(args.unique_docs);
     }
     let mut base: Vec<(Document, Vec<Passage>)> = Vec::new();
     for d in &lines {
-        let title = shirabe::text::normalize::normalize(&d.title);
-        let text = shirabe::text::normalize::normalize(&d.text);
-        if text.trim().is_empty() {
+        if shirabe::text::normalize::normalize(&d.text).trim().is_empty() {
             continue;
         }
-        let extracted = ExtractedDocument {
-            key: String::new(),
-            title: title.clone(),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            sections: vec![Section { text, page: None, anchor: None, heading: None }],
-        };
-        let passages = shirabe::chunk::chunk(&d.id, &extracted, passage_chars);
-        let doc = Document {
-            id: d.id.clone(),
-            title,
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            source_path: format!("bench/{}", d.id),
-            content_hash: String::new(),
-            access: Access::default(),
-            effective: None,
-            references: Vec::new(),
-            amended_by_laws: Vec::new(),
-        };
+        let (mut doc, passages) = shirabe::eval::eval_document(d, passage_chars);
+        doc.source_path = format!("bench/{}", d.id);
         if !passages.is_empty() {
             base.push((doc, passages));
         }

@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shirabe::config::Config;
 use shirabe::embed::Embedder;
-use shirabe::ingest::{ExtractedDocument, Section};
-use shirabe::model::{Access, DocType, Document};
 
 use crate::util::{self, Percentiles};
 
@@ -129,42 +127,11 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
 
 /// The benchmark passages: the first `n` passages of the documents, as the indexer would embed them.
 fn passages(docs: &Path, n: usize, passage_chars: usize) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Line {
-        id: String,
-        #[serde(default)]
-        title: String,
-        text: String,
-    }
-    let lines: Vec<Line> = util::read_jsonl(docs)?;
+    let lines: Vec<shirabe::eval::EvalDoc> = util::read_jsonl(docs)?;
     let mut out = Vec::new();
-    for d in lines {
-        let title = shirabe::text::normalize::normalize(&d.title);
-        let text = shirabe::text::normalize::normalize(&d.text);
-        let extracted = ExtractedDocument {
-            key: String::new(),
-            title: title.clone(),
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            sections: vec![Section { text, page: None, anchor: None, heading: None }],
-        };
-        let doc = Document {
-            id: d.id.clone(),
-            title,
-            doc_type: DocType::Other,
-            issuer: None,
-            issued: None,
-            number: None,
-            source_path: String::new(),
-            content_hash: String::new(),
-            access: Access::default(),
-            effective: None,
-            references: Vec::new(),
-            amended_by_laws: Vec::new(),
-        };
-        for p in shirabe::chunk::chunk(&d.id, &extracted, passage_chars) {
+    for d in &lines {
+        let (doc, passages) = shirabe::eval::eval_document(d, passage_chars);
+        for p in passages {
             out.push(shirabe::index::embedding_text(&doc, &p));
             if out.len() >= n {
                 return Ok(out);

@@ -32,6 +32,16 @@ pub fn embedder() -> Embedder {
     Embedder::load(&c.model_dir(), &c.ort_library(), 2, 32).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Indexes `sources` into `config`'s index directory with the production pipeline and checks
+/// that no file failed; the analysers and the embedder are dropped again before it returns.
+pub fn index_all(config: &Config, sources: &[PathBuf]) -> shirabe::index::RunReport {
+    let (analyzers, embedder) = (analyzers(), embedder());
+    let options = shirabe::index::RunOptions { sources, dry_run: false, progress: &|_, _, _| {}, worker: None };
+    let report = shirabe::index::run(config, &analyzers, Some(&embedder), &options).unwrap_or_else(|e| panic!("indexing {sources:?}: {e}"));
+    assert!(report.failed.is_empty(), "files failed: {:?}", report.failed);
+    report
+}
+
 /// `../shared` (or SHIRABE_SHARED_DIR), or `None` after printing a visible SKIPPED line.
 pub fn shared_dir(test: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("SHIRABE_SHARED_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"));
