@@ -3,8 +3,12 @@
 //! Precedence, lowest first: built-in defaults, the TOML file (`shirabe.toml` in the working
 //! directory, or the path in `SHIRABE_CONFIG` / `--config`), then environment variables. Nested
 //! keys use a double underscore: `SHIRABE_SERVER__LISTEN=127.0.0.1:9000`,
-//! `SHIRABE_VECTOR__BACKEND=qdrant`. Every path that is not set explicitly is derived from
-//! `data_dir`, so one directory holds the dictionary, the model, ONNX Runtime and the indexes.
+//! `SHIRABE_VECTOR__BACKEND=qdrant`. Index, audit log and users file are derived from `data_dir`
+//! unless set. The dictionary, the model and ONNX Runtime ("assets", built once by setup) are
+//! found independently of it: in `assets_dir` when set, else in the first of `data_dir`, the
+//! checkout's `.data` beside the running binary (`target/release/../../.data`) and the checkout
+//! the binary was built from, that holds a built dictionary. So `--data-dir NEW` on an empty
+//! directory serves an empty index instead of stopping for a missing dictionary.
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +22,10 @@ use crate::model::Access;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where setup puts models and dictionaries and the indexer puts indexes.
+    /// Where the indexer puts indexes and the service its audit log.
     pub data_dir: PathBuf,
+    /// Where setup put the dictionary, the model and ONNX Runtime; default: found (see above).
+    pub assets_dir: Option<PathBuf>,
     /// Index generations; default `<data_dir>/index`.
     pub index_dir: Option<PathBuf>,
     /// Built lindera IPADIC; default `<data_dir>/dict/ipadic`.
@@ -43,6 +49,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from(".data"),
+            assets_dir: None,
             index_dir: None,
             dict_dir: None,
             model_dir: None,
@@ -179,10 +186,13 @@ impl Default for SearchConfig {
     }
 }
 
-/// Answers: the optional generator (the extractive answerer needs no settings).
+/// Answers: the abstention threshold and the optional generator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerConfig {
+    /// The extractive answerer abstains when its best sentence scores below this (0–1). Higher:
+    /// fewer wrong answers and more abstentions. Default [`crate::answer::DEFAULT_THRESHOLD`].
+    pub threshold: f32,
     /// A local OpenAI-compatible endpoint (`http://host:port`, `…/v1` or the full
     /// `…/v1/chat/completions`). Unset (the default): answers are extractive only.
     pub generator_url: Option<String>,
@@ -200,6 +210,7 @@ pub struct AnswerConfig {
 impl Default for AnswerConfig {
     fn default() -> Self {
         AnswerConfig {
+            threshold: crate::answer::DEFAULT_THRESHOLD,
             generator_url: None,
             generator_model: "local".into(),
             generator_timeout_secs: 30,
@@ -219,9 +230,13 @@ pub struct IndexerConfig {
     pub max_file_bytes: u64,
     /// Seconds allowed for extracting one file.
     pub file_timeout_secs: u64,
-    /// Memory (address space, MiB) that extracting one file may take on top of the extraction
-    /// worker's own start-up size; beyond it the file fails with "memory limit". 0 = no limit.
+    /// Resident memory (MiB) that extracting one file may take: the extraction worker and the
+    /// tools it starts (pdftotext, OCR) together, watched on `/proc`; beyond it the file fails
+    /// with "memory limit" and its previous version stays indexed. 0 = no limit.
     pub max_file_memory_mib: u64,
+    /// Characters of text kept per document; the rest is dropped and the file is listed under
+    /// `truncated` in the run report. Bounds the memory and time one document can cost. 0 = no cap.
+    pub max_document_chars: usize,
     /// OCR scanned PDF pages with tesseract.
     pub ocr: bool,
     /// Passage size target, in characters.
@@ -236,7 +251,8 @@ impl Default for IndexerConfig {
             default_access: Access::default(),
             max_file_bytes: 200 * 1024 * 1024,
             file_timeout_secs: 300,
-            max_file_memory_mib: 2048,
+            max_file_memory_mib: 1024,
+            max_document_chars: 2_000_000,
             ocr: true,
             passage_chars: 400,
             keep_generations: 1,
@@ -263,21 +279,43 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("shirabe.toml")),
         }
-        fig = fig.merge(Env::prefixed("SHIRABE_").ignore(&["CONFIG", "SHARED_DIR"]).split("__"));
-        fig.extract().map_err(|e| ConfigError(e.to_string()))
+        fig = fig.merge(Env::prefixed("SHIRABE_").ignore(&["CONFIG", "SHARED_DIR", "FAILPOINT", "CRASH_SEED", "CRASH_RUNS"]).split("__"));
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if !(0.0..=1.0).contains(&config.answer.threshold) {
+            return Err(ConfigError(format!("answer.threshold must be between 0 and 1, not {}", config.answer.threshold)));
+        }
+        Ok(config)
     }
 
     pub fn index_dir(&self) -> PathBuf {
         self.index_dir.clone().unwrap_or_else(|| self.data_dir.join("index"))
     }
+    /// The directory holding setup's assets (`dict/`, `models/`, `ort/`): `assets_dir` when
+    /// set, else the first candidate with a built dictionary, else `data_dir` (whose missing
+    /// dictionary is then reported with the setup command to run).
+    pub fn assets_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.assets_dir {
+            return dir.clone();
+        }
+        let mut candidates = vec![self.data_dir.clone()];
+        if let Some(bin_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+            // target/release/<binary> (and target/release/deps/<test binary>) of a checkout.
+            candidates.extend(bin_dir.ancestors().skip(1).take(3).map(|d| d.join(".data")));
+        }
+        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".data"));
+        candidates
+            .into_iter()
+            .find(|d| d.join("dict").join("ipadic").join("metadata.json").is_file())
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
     pub fn dict_dir(&self) -> PathBuf {
-        self.dict_dir.clone().unwrap_or_else(|| self.data_dir.join("dict").join("ipadic"))
+        self.dict_dir.clone().unwrap_or_else(|| self.assets_dir().join("dict").join("ipadic"))
     }
     pub fn model_dir(&self) -> PathBuf {
-        self.model_dir.clone().unwrap_or_else(|| self.data_dir.join("models").join("multilingual-e5-small"))
+        self.model_dir.clone().unwrap_or_else(|| self.assets_dir().join("models").join("multilingual-e5-small"))
     }
     pub fn ort_library(&self) -> PathBuf {
-        self.ort_library.clone().unwrap_or_else(|| self.data_dir.join("ort").join("libonnxruntime.so"))
+        self.ort_library.clone().unwrap_or_else(|| self.assets_dir().join("ort").join("libonnxruntime.so"))
     }
     pub fn users_file(&self) -> PathBuf {
         self.users_file.clone().unwrap_or_else(|| self.data_dir.join("users.toml"))
@@ -302,7 +340,11 @@ mod tests {
             assert_eq!(cfg.data_dir, PathBuf::from("/srv/shirabe"));
             assert_eq!(cfg.server.listen, "127.0.0.1:9999");
             assert_eq!(cfg.vector.backend, VectorBackend::Qdrant);
-            assert_eq!(cfg.dict_dir(), PathBuf::from("/srv/shirabe/dict/ipadic"));
+            assert_eq!(cfg.index_dir(), PathBuf::from("/srv/shirabe/index"));
+            jail.set_env("SHIRABE_ASSETS_DIR", "/opt/shirabe-assets");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.dict_dir(), PathBuf::from("/opt/shirabe-assets/dict/ipadic"));
+            assert_eq!(cfg.ort_library(), PathBuf::from("/opt/shirabe-assets/ort/libonnxruntime.so"));
             assert_eq!(cfg.search.rrf_k, 10.0);
             Ok(())
         });
@@ -321,6 +363,20 @@ mod tests {
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.auth.sso_header.as_deref(), Some("X-Remote-User"));
             assert_eq!(cfg.auth.trusted_proxies, vec!["10.0.0.5".parse::<std::net::IpAddr>().map_err(|e| e.to_string())?]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_answer_threshold_is_a_key_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.answer.threshold, crate::answer::DEFAULT_THRESHOLD);
+            jail.create_file("shirabe.toml", "[answer]\nthreshold = 0.8\n")?;
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.answer.threshold, 0.8);
+            jail.set_env("SHIRABE_ANSWER__THRESHOLD", "1.5");
+            let err = Config::load(None).expect_err("out of range");
+            assert!(err.to_string().contains("answer.threshold"), "{err}");
             Ok(())
         });
     }

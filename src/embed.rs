@@ -130,12 +130,83 @@ impl Embedder {
         self.run(texts)
     }
 
+    /// Runs the model over `inputs` in batches built for it: inputs sorted by length, so that a
+    /// batch is padded only to its own longest input, and cut at `batch_size` inputs or
+    /// [`TOKEN_BUDGET`] padded tokens, whichever comes first. The budget bounds ONNX Runtime's
+    /// working memory (which grows with batch × length and stays allocated in its arena): a
+    /// batch of 32 passages of 500 tokens would take gigabytes.
     fn run(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        order.sort_by_key(|&i| estimated_tokens(&inputs[i]));
+        let mut out: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
         let mut model = self.model.lock();
-        model.embed(inputs, Some(self.batch_size)).map_err(|e| Error::Embedding(e.to_string()))
+        for batch in budget_batches(&order, |i| estimated_tokens(&inputs[i]), self.batch_size) {
+            let texts: Vec<String> = batch.iter().map(|&i| inputs[i].clone()).collect();
+            let vectors = model.embed(texts, Some(batch.len())).map_err(|e| Error::Embedding(e.to_string()))?;
+            if vectors.len() != batch.len() {
+                return Err(Error::Embedding("the model returned too few vectors".into()));
+            }
+            for (&i, v) in batch.iter().zip(vectors) {
+                out[i] = Some(v);
+            }
+        }
+        out.into_iter().map(|v| v.ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))).collect()
+    }
+}
+
+/// Most padded tokens (batch size × longest input) in one inference batch.
+pub const TOKEN_BUDGET: usize = 4096;
+
+/// An upper estimate of an input's E5 tokens: about one per character for Japanese text (Latin
+/// words take fewer), plus the two special tokens, capped at the model's window.
+fn estimated_tokens(text: &str) -> usize {
+    (text.chars().count() + 2).min(512)
+}
+
+/// Cuts `order` (sorted by ascending length) into batches of at most `max_batch` items whose
+/// size × longest length stays within [`TOKEN_BUDGET`] (one item at least).
+fn budget_batches(order: &[usize], tokens: impl Fn(usize) -> usize, max_batch: usize) -> Vec<&[usize]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        // Sorted ascending: the item being added is the batch's longest.
+        while end < order.len() && end - start < max_batch.max(1) && (end - start + 1) * tokens(order[end]) <= TOKEN_BUDGET {
+            end += 1;
+        }
+        batches.push(&order[start..end]);
+        start = end;
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_count_and_the_token_budget() {
+        // 10 short inputs (100 tokens) and 10 long ones (500 tokens), sorted ascending.
+        let lengths: Vec<usize> = [vec![100; 10], vec![500; 10]].concat();
+        let order: Vec<usize> = (0..lengths.len()).collect();
+        let sizes = |max_batch| budget_batches(&order, |i| lengths[i], max_batch).iter().map(|b| b.len()).collect::<Vec<_>>();
+        // The budget cuts the long ones at 8 (8 × 500 ≤ 4096 < 9 × 500); the count cuts at 4.
+        assert_eq!(sizes(32), [10, 8, 2]);
+        assert_eq!(sizes(4), [4, 4, 4, 4, 4]);
+        let batches = budget_batches(&order, |i| lengths[i], 32);
+        for b in &batches {
+            let longest = b.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+            assert!(b.len() <= 32);
+            assert!(b.len() == 1 || b.len() * longest <= TOKEN_BUDGET, "{b:?}");
+        }
+        let flat: Vec<usize> = batches.concat();
+        assert_eq!(flat, order, "every item once, in order");
+        // One input longer than the whole budget still gets a batch of its own.
+        let huge = [5000usize];
+        assert_eq!(budget_batches(&[0], |i| huge[i], 32), vec![&[0usize][..]]);
     }
 }
 

@@ -296,24 +296,55 @@ pub fn write_documents_timed(
 ) -> Result<usize> {
     let mut count = 0;
     for (doc, passages) in docs {
-        let t = Instant::now();
-        keyword.add(doc, passages)?;
-        times.keyword += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let texts: Vec<String> = passages.iter().map(|p| embedding_text(doc, p)).collect();
-        let vecs = embedder.embed_passages(&texts)?;
-        times.embedding += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let points: Vec<VectorPoint> = passages
-            .iter()
-            .zip(vecs)
-            .map(|(p, vector)| VectorPoint { payload: payload(doc, p), vector })
-            .collect();
-        vectors.upsert(&points)?;
-        times.vector_upsert += t.elapsed().as_secs_f64();
-        count += passages.len();
+        // Bounded batches: a long document's texts and vectors are never all in memory at once.
+        for batch in passages.chunks(WRITE_BATCH_PASSAGES) {
+            let t = Instant::now();
+            keyword.add(doc, batch)?;
+            times.keyword += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let texts: Vec<String> = batch.iter().map(|p| embedding_text(doc, p)).collect();
+            let vecs = embedder.embed_passages(&texts)?;
+            times.embedding += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let points: Vec<VectorPoint> = batch
+                .iter()
+                .zip(vecs)
+                .map(|(p, vector)| VectorPoint { payload: payload(doc, p), vector })
+                .collect();
+            vectors.upsert(&points)?;
+            times.vector_upsert += t.elapsed().as_secs_f64();
+            count += batch.len();
+        }
     }
     Ok(count)
+}
+
+/// Passages embedded and written to both stores at a time.
+const WRITE_BATCH_PASSAGES: usize = 256;
+
+/// Largest resident memory of one extraction worker with the tools it started, as the memory
+/// watchdog sampled it during this process's runs, in MiB; `None` when no worker was watched.
+///
+/// (`getrusage(RUSAGE_CHILDREN)` cannot give this: Linux carries the parent's resident size at
+/// `fork` into the child's `ru_maxrss`, so every worker would appear as large as the indexer.)
+pub fn worker_peak_rss_mib() -> Option<f64> {
+    let bytes = crate::ingest::process::peak_watched_rss();
+    (bytes > 0).then(|| bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Crash points for the crash tests: when `SHIRABE_FAILPOINT` names this point, the process
+/// kills itself with SIGKILL right here, as `kill -9` would, with no cleanup. The points are
+/// `after-extraction` (the first file extracted, nothing written), `mid-write` (the first
+/// document written to both stores, not committed), `after-commit` (stores committed, no
+/// `state.json`) and `before-publish` (the generation complete, `CURRENT` not yet switched).
+fn failpoint(name: &str) {
+    if std::env::var("SHIRABE_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("failpoint {name}: killing this process (SHIRABE_FAILPOINT)");
+        // SAFETY: raise() sends a signal to this process; it touches no memory of ours.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
@@ -335,6 +366,14 @@ pub struct Failure {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileItem {
     pub path: String,
+}
+
+/// A file whose text was longer than `indexer.max_document_chars`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TruncatedFile {
+    pub path: String,
+    pub kept_chars: usize,
+    pub total_chars: usize,
 }
 
 /// The JSON report of an indexer run.
@@ -366,8 +405,16 @@ pub struct RunReport {
     pub extraction_passages_per_second: f64,
     pub keyword_passages_per_second: f64,
     pub embedding_passages_per_second: f64,
-    /// Peak resident memory of the run, MiB.
+    /// Files whose text was cut at `indexer.max_document_chars`; their beginning is indexed.
+    pub truncated: Vec<TruncatedFile>,
+    /// Peak resident memory of the indexer process itself, MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Peak resident memory of the largest single extraction worker or tool it ran, MiB.
+    pub worker_peak_rss_mib: Option<f64>,
+    /// How `indexer.max_file_memory_mib` was enforced: `rss-watchdog` (each file extracted in
+    /// a worker whose process tree's resident memory is watched), `off` (limit 0), or
+    /// `in-process` (no worker, no limit).
+    pub memory_limit: String,
     /// A stale lock left by a process that no longer runs was taken over.
     pub stale_lock_taken_over: bool,
 }
@@ -490,9 +537,15 @@ fn root_of<'a>(roots: &'a [PathBuf], file: &'a Path) -> &'a Path {
 
 /// Runs the indexer: brings the index in line with `sources`.
 pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, opts: &RunOptions<'_>) -> Result<RunReport> {
+    let lock = RunLock::acquire(&config.index_dir())?;
+    run_locked(config, analyzers, embedder, opts, lock)
+}
+
+/// [`run`] with the lock already held: the indexer takes it before it loads any model, so that
+/// a second run is refused at once instead of after seconds of loading.
+pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, opts: &RunOptions<'_>, lock: RunLock) -> Result<RunReport> {
     let started = Instant::now();
     let index_dir = IndexDir::new(config.index_dir());
-    let lock = RunLock::acquire(&index_dir.root)?;
     let mut report = RunReport { dry_run: opts.dry_run, stale_lock_taken_over: lock.stale, ..Default::default() };
 
     let current = index_dir.current();
@@ -612,8 +665,15 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
         ocr: config.indexer.ocr,
         timeout: Duration::from_secs(config.indexer.file_timeout_secs),
         max_memory_mib: config.indexer.max_file_memory_mib,
+        max_chars: config.indexer.max_document_chars,
         ..ExtractOptions::default()
     };
+    report.memory_limit = match opts.worker {
+        Some(_) if config.indexer.max_file_memory_mib > 0 => "rss-watchdog",
+        Some(_) => "off",
+        None => "in-process",
+    }
+    .to_string();
     if opts.worker.is_none() && config.indexer.max_file_memory_mib > 0 && !to_extract.is_empty() {
         tracing::debug!("extracting in-process: indexer.max_file_memory_mib is not enforced");
     }
@@ -626,11 +686,20 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
         let t = Instant::now();
         let extracted = match opts.worker {
             Some(worker) => ingest::extract_isolated(&p.path, &extract_opts, worker),
-            None => ingest::extract(&p.path, &extract_opts),
+            None => ingest::extract_capped(&p.path, &extract_opts),
         };
         extract_seconds += t.elapsed().as_secs_f64();
+        if i == 0 {
+            failpoint("after-extraction");
+        }
         let extracted = match extracted {
-            Ok(docs) if docs.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => docs,
+            Ok(x) if x.documents.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => {
+                if let Some(cut) = x.truncated {
+                    tracing::warn!(path = %p.key, kept_chars = cut.kept_chars, total_chars = cut.total_chars, "text cut at indexer.max_document_chars");
+                    report.truncated.push(TruncatedFile { path: p.key.clone(), kept_chars: cut.kept_chars, total_chars: cut.total_chars });
+                }
+                x.documents
+            }
             Ok(_) => {
                 report.failed.push(Failure { path: p.key.clone(), reason: "no text found in the file".into() });
                 continue;
@@ -665,6 +734,9 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
             vectors.delete_documents(std::slice::from_ref(&doc.id))?;
         }
         report.passages_written += write_documents_timed(&mut writer, vectors.as_ref(), embedder, &fresh, &mut times)?;
+        if report.passages_written > 0 {
+            failpoint("mid-write");
+        }
         for (doc, _) in fresh {
             new_state.documents.insert(doc.id.clone(), doc);
         }
@@ -699,6 +771,7 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
     vectors.optimize()?;
     vectors.flush()?;
     report.optimize_seconds = t.elapsed().as_secs_f64();
+    failpoint("after-commit");
 
     new_state.finished_at = Some(chrono::Utc::now().to_rfc3339());
     let state_path = gen_dir.join(STATE);
@@ -709,6 +782,7 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
     drop(vectors);
     drop(keyword);
     sync_dir(&gen_dir)?;
+    failpoint("before-publish");
     index_dir.publish(next)?;
 
     // Keep the previous generation(s) for services that still read them.
@@ -735,6 +809,7 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
     report.embedding_seconds = times.embedding;
     report.vector_seconds = times.vector_upsert;
     report.peak_rss_mib = peak_rss_mib();
+    report.worker_peak_rss_mib = worker_peak_rss_mib();
     drop(lock);
     Ok(report)
 }

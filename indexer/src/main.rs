@@ -2,6 +2,9 @@
 //!
 //! Exit status: 0 when the run finished (even if some files failed — they are in the report),
 //! 1 for fatal errors (configuration, lock held by another run, index unwritable).
+//!
+//! The run lock is taken first, before the dictionary and the model are loaded, so a second run
+//! started while one is going is refused at once.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shirabe::analysis::Analyzers;
 use shirabe::config::Config;
 use shirabe::embed::Embedder;
-use shirabe::index::{run, RunOptions};
+use shirabe::index::{run_locked, RunLock, RunOptions};
 
 /// Index PDFs, circulars (HTML/Markdown/text), e-Gov law XML and minutes (JSONL) into the
 /// hybrid index. Unchanged files are skipped, deleted files removed, moved files not re-embedded.
@@ -59,6 +62,7 @@ fn main_inner() -> Result<()> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    let lock = RunLock::acquire(&config.index_dir())?;
     let analyzers = Analyzers::load(&config.dict_dir())?;
     let embedder = if cli.dry_run {
         None
@@ -83,7 +87,7 @@ fn main_inner() -> Result<()> {
     };
     let worker = std::env::current_exe().context("locating the indexer binary for its extraction workers")?;
     let opts = RunOptions { sources: &cli.sources, dry_run: cli.dry_run, progress: &progress, worker: Some(&worker) };
-    let report = run(&config, &analyzers, embedder.as_ref(), &opts)?;
+    let report = run_locked(&config, &analyzers, embedder.as_ref(), &opts, lock)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

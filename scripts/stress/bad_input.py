@@ -167,6 +167,7 @@ def hostile_files(repo, big_mib, quick=False):
     add("pdf/deep-page-tree-5k.pdf", deep_page_tree_pdf(5_000), EITHER, "page tree 5,000 levels deep")
     add("pdf/cyclic-page-tree.pdf", cyclic_page_tree_pdf(), EITHER, "page tree with a cycle")
     add(f"pdf/flate-bomb-{q(256, 32)}mib.pdf", bomb_stream_pdf(q(256, 32)), EITHER, f"content stream inflating to {q(256, 32)} MiB")
+    add("pdf/flate-bomb-1gib.pdf", bomb_stream_pdf(1024), MUST, "content stream inflating to 1 GiB (over indexer.max_file_memory_mib)")
     add(f"pdf/empty-pages-{q(3000, 30)}.pdf", empty_pages_pdf(q(3000, 30)), MUST, f"{q(3000, 30):,} pages, no text, no images")
     add(f"pdf/many-pages-{q(100, 10)}.pdf", text_pdf(lambda n: [f"Page {n + 1} of a long report."], pages=q(100, 10), shared=False), EITHER, f"{q(100, 10)} pages of text")
     add(f"pdf/huge-{big_mib}mib.pdf", text_pdf(lambda n: ["x" * 80] * 40, pages=1)[:-6] + b"%" + b"P" * (big_mib << 20) + b"\n%%EOF\n", MUST, f"{big_mib} MiB, over indexer.max_file_bytes")
@@ -212,6 +213,9 @@ def hostile_files(repo, big_mib, quick=False):
     add("enc/nul-bytes.txt", circ.encode("utf-8").replace("。".encode(), b"\0\0\0"), EITHER, "text with NUL bytes")
     add("enc/bidi-controls.md", ("# \u202e逆順\u202c\n\n" + "\u200b".join(circ[:500]) + "\ufeff\ud7ff").encode("utf-8"), EITHER, "bidi controls, zero-width spaces, stray BOMs")
     # enormous lines
+    one_line = "住民票の写しの交付手数料は一通三百円とする".encode()
+    add(f"lines/one-line-{q(64, 1)}mb.txt", one_line * (q(64, 1) * 10**6 // len(one_line)), EITHER,
+        f"{q(64, 1)} MB of valid UTF-8 without a line break (cut at indexer.max_document_chars)")
     add("lines/spaces-8mib-one-line.txt", b" " * (8 << 20) + "この一行だけが本文である。".encode() + b" " * 1000, EITHER, "8 MiB line of spaces around one sentence")
     add("lines/one-line-20k-chars.md", ("住民票の写しの交付手数料は一通三百円とする" * 1_000).encode(), EITHER, "20,000-character line without punctuation")
     add("lines/jsonl-4mib-line.jsonl", b'{"speaker": "x", "text": "' + "あ".encode() * (4 << 18), MUST, "one unterminated 4 MiB JSON line")
@@ -313,6 +317,9 @@ def main():
     indexed = {i["path"] for k in ("added", "updated", "unchanged", "moved") for i in report[k]}
     caught = stderr.count("panicked at")
     print(f"indexer run: {secs:.0f} s, exit {rc}, {report['documents']} documents, {report['passages']} passages, {len(failed)} failed; panic messages on stderr: {caught}")
+    peak, worker_peak = report.get("peak_rss_mib") or 0, report.get("worker_peak_rss_mib") or 0
+    print(f"peak memory: indexer {peak:.0f} MiB, largest extraction worker {worker_peak:.0f} MiB (memory limit: {report.get('memory_limit')}); "
+          f"truncated: {', '.join(os.path.basename(t['path']) + ' ' + str(t['kept_chars']) + '/' + str(t['total_chars']) for t in report.get('truncated', [])) or 'none'}")
     print()
     print(f"  {'file':<40} {'expect':<9} {'outcome':<9} reason")
     reported = accepted = wrong = 0

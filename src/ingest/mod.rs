@@ -17,7 +17,7 @@ mod markup;
 mod meta;
 mod minutes;
 mod pdf;
-mod process;
+pub mod process;
 mod sniff;
 pub mod worker;
 #[cfg(test)]
@@ -32,6 +32,7 @@ use crate::model::DocType;
 
 pub use access::resolve_access;
 pub use worker::extract_isolated;
+
 pub(crate) use meta::guess as guess_meta;
 
 /// One document found in a source file (most files hold one; a minutes file holds one per
@@ -140,9 +141,11 @@ pub struct ExtractOptions {
     pub max_ocr_pages: usize,
     /// Resolution pages are rendered at for OCR.
     pub ocr_dpi: u32,
-    /// Address space (MiB) one file may take in the extraction worker ([`worker`]); 0 = no
-    /// limit. Enforced only by [`extract_isolated`].
+    /// Resident memory (MiB) that the extraction worker ([`worker`]) and the tools it starts may
+    /// take together for one file; 0 = no limit. Enforced only by [`extract_isolated`].
     pub max_memory_mib: u64,
+    /// Characters of text kept per document by [`extract_capped`]; 0 = no cap.
+    pub max_chars: usize,
 }
 
 impl Default for ExtractOptions {
@@ -154,8 +157,67 @@ impl Default for ExtractOptions {
             max_ocr_pages: 20,
             ocr_dpi: 300,
             max_memory_mib: 0,
+            max_chars: 0,
         }
     }
+}
+
+/// The documents of one file, with their text capped at [`ExtractOptions::max_chars`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Extraction {
+    pub documents: Vec<ExtractedDocument>,
+    /// Set when some document's text was cut at the cap.
+    pub truncated: Option<Truncation>,
+}
+
+/// How much text the cap dropped from one file (summed over its documents that were cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Truncation {
+    pub kept_chars: usize,
+    pub total_chars: usize,
+}
+
+/// [`extract`], then [`cap_text`]: what the indexer stores for a file.
+pub fn extract_capped(path: &Path, opts: &ExtractOptions) -> Result<Extraction, IngestError> {
+    let mut documents = extract(path, opts)?;
+    let truncated = cap_text(&mut documents, opts.max_chars);
+    Ok(Extraction { documents, truncated })
+}
+
+/// Keeps at most `max_chars` characters of each document's text (sections in reading order; the
+/// section that crosses the cap is cut, later ones dropped). The cap bounds everything done with
+/// a document after extraction (passages, embedding, both stores) whatever the size of the file,
+/// so a 64 MB file with no line breaks costs a bounded amount of memory and time. `0` = no cap.
+pub fn cap_text(docs: &mut [ExtractedDocument], max_chars: usize) -> Option<Truncation> {
+    if max_chars == 0 {
+        return None;
+    }
+    let mut cut: Option<Truncation> = None;
+    for doc in docs.iter_mut() {
+        let total: usize = doc.sections.iter().map(|s| s.text.chars().count()).sum();
+        if total <= max_chars {
+            continue;
+        }
+        let mut room = max_chars;
+        doc.sections.retain_mut(|section| {
+            if room == 0 {
+                return false;
+            }
+            let n = section.text.chars().count();
+            if n > room {
+                let end = section.text.char_indices().nth(room).map_or(section.text.len(), |(i, _)| i);
+                section.text.truncate(end);
+                room = 0;
+            } else {
+                room -= n;
+            }
+            !section.text.trim().is_empty()
+        });
+        let t = cut.get_or_insert(Truncation { kept_chars: 0, total_chars: 0 });
+        t.kept_chars += max_chars - room;
+        t.total_chars += total;
+    }
+    cut
 }
 
 /// File extensions [`extract`] accepts.
@@ -247,7 +309,12 @@ pub fn extract(path: &Path, opts: &ExtractOptions) -> Result<Vec<ExtractedDocume
     finish(path, docs, opts.ocr)
 }
 
-/// Drops empty sections and documents, fills a missing title from the file name.
+/// Longest title kept. A title is guessed from the first lines, and a file without line breaks
+/// would otherwise make its whole text the title of every passage.
+const MAX_TITLE_CHARS: usize = 200;
+
+/// Drops empty sections and documents, fills a missing title from the file name, cuts an
+/// overlong title.
 fn finish(path: &Path, docs: Vec<ExtractedDocument>, ocr: bool) -> Result<Vec<ExtractedDocument>, IngestError> {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
     let docs: Vec<ExtractedDocument> = docs
@@ -256,6 +323,9 @@ fn finish(path: &Path, docs: Vec<ExtractedDocument>, ocr: bool) -> Result<Vec<Ex
             d.sections.retain(|s| !s.text.trim().is_empty());
             if d.title.trim().is_empty() {
                 d.title = stem.clone();
+            }
+            if let Some((cut, _)) = d.title.char_indices().nth(MAX_TITLE_CHARS) {
+                d.title.truncate(cut);
             }
             d
         })
@@ -406,6 +476,40 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_file_without_line_breaks_is_capped_and_says_so() {
+        let dir = TempDir::new("cap");
+        let p = dir.write("one-line.txt", "住民票の写しの交付について".repeat(10_000));
+        let opts = ExtractOptions { max_chars: 1_000, ..ExtractOptions::default() };
+        let got = extract_capped(&p, &opts).unwrap();
+        let kept: usize = got.documents.iter().flat_map(|d| &d.sections).map(|s| s.text.chars().count()).sum();
+        assert_eq!(kept, 1_000);
+        assert_eq!(got.truncated, Some(Truncation { kept_chars: 1_000, total_chars: 130_000 }));
+        assert!(got.documents[0].title.chars().count() <= MAX_TITLE_CHARS, "the one line is not the title whole");
+        // Under the cap nothing is cut.
+        let small = dir.write("small.txt", "短い通知。");
+        assert_eq!(extract_capped(&small, &opts).unwrap().truncated, None);
+    }
+
+    #[test]
+    fn the_cap_cuts_inside_a_section_and_drops_later_ones() {
+        let section = |t: &str| Section { text: t.into(), page: None, anchor: None, heading: None };
+        let mut docs = vec![ExtractedDocument {
+            key: String::new(),
+            title: "t".into(),
+            doc_type: DocType::Circular,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections: vec![section("一二三"), section("四五六七"), section("八九")],
+        }];
+        let t = cap_text(&mut docs, 5);
+        assert_eq!(t, Some(Truncation { kept_chars: 5, total_chars: 9 }));
+        let texts: Vec<&str> = docs[0].sections.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["一二三", "四五"]);
+        assert_eq!(cap_text(&mut docs, 0), None);
     }
 
     #[test]

@@ -139,6 +139,7 @@ fn run_pdftotext(path: &Path, deadline: Instant) -> PtResult {
     match process::run(&mut cmd, deadline, MAX_TEXT_BYTES) {
         Err(RunError::Missing) => PtResult::Missing,
         Err(RunError::Timeout) => PtResult::Timeout,
+        Err(RunError::Memory) => PtResult::Failed { stderr: "memory limit".into(), password: false },
         Err(RunError::Io(e)) => PtResult::Failed {
             stderr: e.to_string(),
             password: false,
@@ -356,6 +357,7 @@ fn tesseract_psm(image: &Path, lang: &str, psm: &str, deadline: Instant) -> Resu
             package: "tesseract-ocr",
         }),
         Err(RunError::Timeout) => Err(OcrError::Timeout),
+        Err(RunError::Memory) => Err(OcrError::Failed("memory limit".into())),
         Err(RunError::Io(e)) => Err(OcrError::Failed(e.to_string())),
         Ok(out) if out.stderr.contains("Failed loading language") || out.stderr.contains("Error opening data file") => {
             Err(OcrError::Missing {
@@ -406,6 +408,7 @@ fn ocr_page(path: &Path, page: usize, dpi: u32, deadline: Instant) -> OcrResult 
             })
         }
         Err(RunError::Timeout) => return Err(OcrError::Timeout),
+        Err(RunError::Memory) => return Err(OcrError::Failed("memory limit".into())),
         Err(RunError::Io(e)) => return Err(OcrError::Failed(e.to_string())),
         Ok(out) if !out.status.success() => {
             return Err(OcrError::Failed(format!("pdftoppm: {}", last_lines(&out.stderr, 2))))

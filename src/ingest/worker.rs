@@ -7,15 +7,15 @@
 //!
 //! - asks the kernel to kill it when the indexer dies (`PR_SET_DEATHSIG`), so `kill -9` of a run
 //!   leaves no worker behind, and exits by itself shortly after the per-file time limit;
-//! - caps its own address space (`RLIMIT_AS`) at its start-up size plus
-//!   `indexer.max_file_memory_mib`, before it reads the file. The limit is inherited by the tools
-//!   it starts (pdftotext, pdftoppm, tesseract), so each of them is bounded as well;
-//! - runs [`super::extract`] and writes the documents, or the error, as JSON to stdout.
+//! - runs [`super::extract_capped`] and writes the documents (text capped at
+//!   `indexer.max_document_chars`), or the error, as JSON to stdout.
 //!
-//! An allocation the limit refuses aborts the child (Rust prints `memory allocation of … failed`)
-//! or fails a thread start; either way the parent reports the file as failed with "memory limit",
-//! and the previous version of the file stays in the index. The parent also kills the child at
-//! the per-file deadline plus a grace period, whatever the child is doing.
+//! The parent watches the resident memory of the child and of the tools it starts (pdftotext,
+//! pdftoppm, tesseract) together, and kills the whole group when it passes
+//! `indexer.max_file_memory_mib` (see [`super::process`]: an RSS watchdog on `/proc`). The file is
+//! then reported as failed with "memory limit", and its previous version stays in the index. The
+//! parent also kills the child at the per-file deadline plus a grace period, whatever the child is
+//! doing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::process::{self, RunError};
-use super::{ExtractOptions, ExtractedDocument, IngestError};
+use super::{ExtractOptions, Extraction, IngestError};
 
 /// The hidden first argument that turns a binary into an extraction worker.
 pub const WORKER_ARG: &str = "__shirabe-extract-worker";
@@ -47,11 +47,12 @@ struct Job {
     max_ocr_pages: usize,
     ocr_dpi: u32,
     max_memory_mib: u64,
+    max_chars: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Outcome {
-    Documents(Vec<ExtractedDocument>),
+    Documents(Extraction),
     /// The extractor's error, as its message; `memory` when it was the memory limit.
     Failed { message: String, memory: bool },
 }
@@ -82,12 +83,6 @@ fn work(job: Job) -> i32 {
         std::thread::sleep(timeout.saturating_add(GRACE / 2));
         std::process::exit(WATCHDOG_EXIT);
     });
-    if job.max_memory_mib > 0 {
-        if let Err(e) = limit_address_space(job.max_memory_mib) {
-            eprintln!("{WORKER_ARG}: cannot set the memory limit: {e}");
-            return 2;
-        }
-    }
     let opts = ExtractOptions {
         max_bytes: job.max_bytes,
         ocr: job.ocr,
@@ -95,9 +90,10 @@ fn work(job: Job) -> i32 {
         max_ocr_pages: job.max_ocr_pages,
         ocr_dpi: job.ocr_dpi,
         max_memory_mib: job.max_memory_mib,
+        max_chars: job.max_chars,
     };
-    let outcome = match super::extract(&job.path, &opts) {
-        Ok(docs) => Outcome::Documents(docs),
+    let outcome = match super::extract_capped(&job.path, &opts) {
+        Ok(extraction) => Outcome::Documents(extraction),
         Err(e) => Outcome::Failed { memory: matches!(e, IngestError::MemoryLimit { .. }), message: e.to_string() },
     };
     let stdout = std::io::stdout();
@@ -120,27 +116,6 @@ fn die_with_parent() {
     }
 }
 
-/// This process's address space now (Linux `VmSize`), in bytes.
-fn address_space_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmSize:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
-        .map_or(0, |kib| kib * 1024)
-}
-
-/// Caps the address space at its current size plus `mib` MiB.
-fn limit_address_space(mib: u64) -> std::io::Result<()> {
-    let limit = address_space_bytes().saturating_add(mib.saturating_mul(1024 * 1024));
-    let rlim = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
-    // SAFETY: setrlimit reads the struct we pass and nothing else.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlim) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// Whether a dead worker's stderr shows that an allocation was refused.
 fn ran_out_of_memory(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
@@ -149,7 +124,7 @@ fn ran_out_of_memory(stderr: &str) -> bool {
 
 /// Extracts `path` in a worker process started from `worker` (a binary that calls
 /// [`run_if_worker`]), with the limits of `opts`.
-pub fn extract_isolated(path: &Path, opts: &ExtractOptions, worker: &Path) -> Result<Vec<ExtractedDocument>, IngestError> {
+pub fn extract_isolated(path: &Path, opts: &ExtractOptions, worker: &Path) -> Result<Extraction, IngestError> {
     let job = Job {
         path: path.to_path_buf(),
         max_bytes: opts.max_bytes,
@@ -158,23 +133,26 @@ pub fn extract_isolated(path: &Path, opts: &ExtractOptions, worker: &Path) -> Re
         max_ocr_pages: opts.max_ocr_pages,
         ocr_dpi: opts.ocr_dpi,
         max_memory_mib: opts.max_memory_mib,
+        max_chars: opts.max_chars,
     };
     let job = serde_json::to_string(&job).map_err(|e| IngestError::Malformed { path: path.to_path_buf(), detail: format!("extraction job: {e}") })?;
     let mut cmd = Command::new(worker);
-    // Few malloc arenas: the address space then tracks what is really used.
+    // Few malloc arenas: freed memory is reused rather than spread over per-thread arenas.
     cmd.arg(WORKER_ARG).arg(job).env("MALLOC_ARENA_MAX", "2");
+    let max_rss = (opts.max_memory_mib > 0).then(|| opts.max_memory_mib.saturating_mul(1024 * 1024));
     let started = Instant::now();
     let deadline = started
         .checked_add(opts.timeout.saturating_add(GRACE))
         .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365));
     let failed = |detail: String| IngestError::ToolFailed { path: path.to_path_buf(), tool: "the extraction worker", detail };
-    let out = match process::run(&mut cmd, deadline, MAX_OUTPUT_BYTES) {
+    let memory_limit = || IngestError::MemoryLimit { path: path.to_path_buf(), limit_mib: opts.max_memory_mib };
+    let out = match process::run_limited(&mut cmd, deadline, MAX_OUTPUT_BYTES, max_rss) {
         Ok(out) => out,
+        Err(RunError::Memory) => return Err(memory_limit()),
         Err(RunError::Timeout) => return Err(IngestError::Timeout { path: path.to_path_buf(), tool: "extraction", timeout: opts.timeout }),
         Err(RunError::Missing) => return Err(failed(format!("{} not found", worker.display()))),
         Err(RunError::Io(e)) => return Err(failed(e.to_string())),
     };
-    let memory_limit = || IngestError::MemoryLimit { path: path.to_path_buf(), limit_mib: opts.max_memory_mib };
     if out.status.success() {
         return match serde_json::from_slice::<Outcome>(&out.stdout) {
             Ok(Outcome::Documents(docs)) => Ok(docs),
