@@ -271,6 +271,20 @@ pub struct SearchRequest {
 fn one() -> usize {
     1
 }
+
+/// A JSON integer, also written with a zero fraction (`19.0`): JSON Schema, and so the OpenAPI
+/// document, counts `19.0` as an integer, and clients written in languages without an integer
+/// type send it that way.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return usize::try_from(u).map_err(serde::de::Error::custom);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= 0.0 && f <= u32::MAX as f64 => Ok(f as usize),
+        _ => Err(serde::de::Error::custom(format!("expected a whole number, not {n}"))),
+    }
+}
 fn ten() -> usize {
     10
 }

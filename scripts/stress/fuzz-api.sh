@@ -4,9 +4,11 @@
 # token that may see everything (dev-kanri, auditor).
 #   scripts/stress/fuzz-api.sh [MAX_EXAMPLES]      (default 100 per operation and phase)
 # Runs every schemathesis check. Prints the schemathesis summary, then requests sent, responses by
-# status, server errors (5xx) and failures per check. Exits non-zero on any 5xx, a transport error
-# or a service that died; other check failures (schema conformance) are printed, not fatal, unless
-# STRESS_STRICT=1. STRESS_BASE=URL fuzzes a service that is already running.
+# status, server errors (5xx) and failures per check. Exits non-zero on any 5xx, a transport error,
+# a service that died, or any failed check (a schema-valid request rejected, a response that does
+# not match the schema, ...): the OpenAPI document is a promise to other services.
+# STRESS_LENIENT=1 prints check failures without failing. STRESS_BASE=URL fuzzes a service that is
+# already running.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 examples=${1:-100}
@@ -37,9 +39,9 @@ secs=$(( $(date +%s) - t ))
 sed -n '/= FAILURES =/,$p' "$work/schemathesis.out" | head -${STRESS_FUZZ_LINES:-250}
 alive=yes
 wait_ready "$base" 10 || alive=no
-python3 - "$work/events.ndjson" "$work/schemathesis.out" "$secs" "$alive" "${STRESS_STRICT:-0}" "$st_rc" <<'PY'
+python3 - "$work/events.ndjson" "$work/schemathesis.out" "$secs" "$alive" "${STRESS_LENIENT:-0}" "$st_rc" <<'PY'
 import collections, json, re, sys
-events, out, secs, alive, strict, st_rc = sys.argv[1], open(sys.argv[2], errors="replace").read(), sys.argv[3], sys.argv[4], sys.argv[5] == "1", int(sys.argv[6])
+events, out, secs, alive, lenient, st_rc = sys.argv[1], open(sys.argv[2], errors="replace").read(), sys.argv[3], sys.argv[4], sys.argv[5] == "1", int(sys.argv[6])
 statuses, transport = collections.Counter(), 0
 for line in open(events):
     try:
@@ -65,7 +67,8 @@ n5xx = sum(v for k, v in statuses.items() if k >= 500)
 print(f"requests: {sum(statuses.values())} in {secs} s; by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
 print(f"server errors (5xx): {n5xx}; transport errors: {transport}; service alive afterwards: {alive}")
 print("check failures: " + (", ".join(f"{k}: {v}" for k, v in sorted(failed_checks.items())) or "none"))
-bad = n5xx > 0 or transport > 0 or alive != "yes" or any("Server error" in k for k in failed_checks) or (strict and st_rc != 0)
-print("api fuzzing: " + ("FAILED" if bad else "ok (0 server errors)"))
+checks_bad = bool(failed_checks) or (st_rc != 0 and "= SUMMARY =" not in out)
+bad = n5xx > 0 or transport > 0 or alive != "yes" or any("Server error" in k for k in failed_checks) or (checks_bad and not lenient)
+print("api fuzzing: " + ("FAILED" if bad else "ok (0 server errors, 0 check failures)" if not checks_bad else "ok with check failures (STRESS_LENIENT=1)"))
 sys.exit(1 if bad else 0)
 PY
