@@ -47,6 +47,10 @@ pub struct AnswerSentence {
     /// Written by the optional generator (and checked against its citations) rather than copied
     /// verbatim; `start`/`end` then locate the passage sentence it overlaps most.
     pub generated: bool,
+    /// For a table row: the table's header row, verbatim from the same passage, so that
+    /// 「住民票の写し | 1通300円 | 1通200円」 comes with 「区分 | 窓口 | コンビニ交付」.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_header: Option<String>,
 }
 
 /// An answer or an abstention.
@@ -67,13 +71,61 @@ struct Candidate {
     text: String,
     start: usize,
     end: usize,
+    table_header: Option<String>,
 }
 
+impl Candidate {
+    /// What is scored: the sentence, with its table's header row when it is a row.
+    fn scored_text(&self) -> String {
+        match &self.table_header {
+            Some(h) => format!("{h}\n{}", self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+/// Whether a line is a table row as the extractors write them (cells joined by ` | `).
+fn is_table_row(line: &str) -> bool {
+    line.contains(" | ")
+}
+
+/// The header row of the table that `row` (a line of `passage`) belongs to: the first line of
+/// the run of table rows around it, when that is another line.
+pub fn table_header(passage: &str, row: &str) -> Option<String> {
+    if !is_table_row(row) {
+        return None;
+    }
+    let mut first: Option<&str> = None;
+    for line in passage.lines() {
+        let line = line.trim();
+        if !is_table_row(line) {
+            first = None;
+            continue;
+        }
+        let head = *first.get_or_insert(line);
+        if line == row.trim() {
+            return (head != line).then(|| head.to_string());
+        }
+    }
+    None
+}
+
+/// A sentence end inside brackets longer than this is taken as a sentence end after all: the
+/// bracket was probably never closed (a stray 「 or an OCR error), and one runaway sentence must
+/// not swallow the passage.
+const MAX_BRACKETED_CHARS: usize = 250;
+
 /// Splits a passage into sentences with character offsets; the text of each is verbatim.
+///
+/// A 。！？ inside brackets (「」『』（）()【】［］) does not end the sentence: in
+/// 「（以下「コンビニ交付」という。）の開始に伴い…」 the definition belongs to the sentence around
+/// it. A line break always ends one (tables, lists, headings are lines).
 pub fn sentences(text: &str) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut current = String::new();
+    let mut depth = 0usize;
+    let mut len = 0usize;
     let flush = |start: usize, s: &mut String, out: &mut Vec<(usize, usize, String)>| {
         let trimmed_start = s.chars().take_while(|c| c.is_whitespace()).count();
         let trimmed: String = s.chars().skip(trimmed_start).collect::<String>().trim_end().to_string();
@@ -85,9 +137,18 @@ pub fn sentences(text: &str) -> Vec<(usize, usize, String)> {
     };
     for (i, c) in text.chars().enumerate() {
         current.push(c);
-        if matches!(c, '。' | '！' | '？' | '\n') {
+        len += 1;
+        match c {
+            '「' | '『' | '（' | '(' | '【' | '［' | '[' => depth += 1,
+            '」' | '』' | '）' | ')' | '】' | '］' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let end = c == '\n' || (matches!(c, '。' | '！' | '？') && (depth == 0 || len > MAX_BRACKETED_CHARS));
+        if end {
             flush(start, &mut current, &mut out);
             start = i + 1;
+            depth = 0;
+            len = 0;
         }
     }
     flush(start, &mut current, &mut out);
@@ -100,6 +161,8 @@ struct Cues {
     date: Regex,
     count: Regex,
     office: Regex,
+    period: Regex,
+    actor: Regex,
 }
 
 impl Cues {
@@ -108,7 +171,9 @@ impl Cues {
             amount: Regex::new(r"[0-9０-９一二三四五六七八九十百千万億]+\s*(円|万円|億円)").expect("static regex"),
             date: Regex::new(r"(令和|平成|昭和|[0-9０-９]{4}年|[0-9０-９一二三四五六七八九十]+月|[0-9０-９一二三四五六七八九十]+日|まで|以内|期限)").expect("static regex"),
             count: Regex::new(r"[0-9０-９一二三四五六七八九十百千万]+\s*(人|件|通|回|か所|箇所|名|部|枚|日間|年間|か月)").expect("static regex"),
-            office: Regex::new(r"(課|係|室|窓口|センター|事務所|支所|出張所|局|部|省|庁)").expect("static regex"),
+            office: Regex::new(r"(課|係|室|窓口|センター|事務所|支所|出張所|局|部|省|庁|庁舎|場所|所在地)").expect("static regex"),
+            period: Regex::new(r"[0-9０-９一二三四五六七八九十百]+\s*(日|週間|か月|箇月|ケ月|ヶ月|月|年)(以内|以上|以下|間|を経過|を超え|前|後|まで)").expect("static regex"),
+            actor: Regex::new(r"(者|職員|長|委員会|大臣|知事|議会|庁|機関|本人|代理人|審査庁|行政庁)(は|が|に|を|の|から|又は|及び)").expect("static regex"),
         }
     }
 
@@ -128,6 +193,12 @@ impl Cues {
         }
         if asks(&["どこ", "窓口", "担当", "どの課", "問い合わせ"]) {
             wanted.push(&self.office);
+        }
+        if asks(&["期間", "何日以内", "何日間", "何週間", "何か月", "何ヶ月", "何年間", "いつまで", "期限", "猶予"]) {
+            wanted.push(&self.period);
+        }
+        if asks(&["誰", "だれ", "どなた", "何者", "どの者", "どの機関", "どの行政庁", "主体"]) {
+            wanted.push(&self.actor);
         }
         if wanted.is_empty() {
             0.5
@@ -165,7 +236,8 @@ impl Answerer<'_> {
                 if text.chars().count() < 6 || is_heading_line(&text, title.as_deref(), hit.passage.anchor.as_deref()) {
                     continue;
                 }
-                candidates.push(Candidate { rank, passage_id: hit.passage.id.clone(), text, start, end });
+                let table_header = table_header(&hit.passage.text, &text);
+                candidates.push(Candidate { rank, passage_id: hit.passage.id.clone(), text, start, end, table_header });
             }
         }
         if candidates.is_empty() || q_tokens.is_empty() {
@@ -177,7 +249,8 @@ impl Answerer<'_> {
         let cheap: Vec<f32> = candidates
             .iter()
             .map(|c| {
-                let s_prepared = prepare(&c.text);
+                let scored = c.scored_text();
+                let s_prepared = prepare(&scored);
                 let s_tokens = self.analyzers.ja_tokens(&s_prepared);
                 let covered = q_tokens.iter().filter(|t| s_tokens.contains(t)).count() as f32 / q_tokens.len() as f32;
                 let cue = cues.score(&q_prepared, &c.text);
@@ -191,7 +264,7 @@ impl Answerer<'_> {
             return Ok(abstain(bound));
         }
         let q_vec = self.embedder.embed_query(question)?;
-        let texts: Vec<&str> = live.iter().map(|&i| candidates[i].text.as_str()).collect();
+        let texts: Vec<String> = live.iter().map(|&i| candidates[i].scored_text()).collect();
         let s_vecs = self.embedder.embed_sentences(&texts)?;
         let mut scored: Vec<(f32, usize)> = live
             .iter()
@@ -240,6 +313,7 @@ impl Answerer<'_> {
                     end: c.end,
                     score,
                     generated: false,
+                    table_header: c.table_header.clone(),
                 }
             })
             .collect();
@@ -331,5 +405,38 @@ mod tests {
         assert_eq!(c.score("いつから施行されますか", "令和6年4月1日から施行する。"), 1.0);
         assert_eq!(c.score("窓口はどこですか", "市民課で受け付ける。"), 1.0);
         assert_eq!(c.score("概要を教えて", "何でもよい。"), 0.5);
+        assert_eq!(c.score("審査請求の期間は", "処分があったことを知った日の翌日から起算して三月以内にしなければならない。"), 1.0);
+        assert_eq!(c.score("保存期間は何年間か", "保存期間は、十年間とする。"), 1.0);
+        assert_eq!(c.score("保存期間は何年間か", "保存期間は、別に定める。"), 0.0);
+        assert_eq!(c.score("保存期間は何年間か", "作成の日から五年を経過する日まで保存する。"), 1.0);
+        assert_eq!(c.score("誰が申請するのか", "申請は、本人が行うものとする。"), 1.0);
+        assert_eq!(c.score("誰が申請するのか", "申請書に記載する。"), 0.0);
+    }
+
+    #[test]
+    fn a_table_row_comes_with_its_header_row() {
+        let passage = "手数料は次のとおりとする。\n区分 | 窓口 | コンビニ交付\n住民票の写し | 1通300円 | 1通200円\n印鑑登録証明書 | 1通300円 | 1通200円\n以上。\n別表 | 備考\n注 | なし";
+        assert_eq!(table_header(passage, "住民票の写し | 1通300円 | 1通200円").as_deref(), Some("区分 | 窓口 | コンビニ交付"));
+        assert_eq!(table_header(passage, "印鑑登録証明書 | 1通300円 | 1通200円").as_deref(), Some("区分 | 窓口 | コンビニ交付"));
+        assert_eq!(table_header(passage, "区分 | 窓口 | コンビニ交付"), None, "the header has no header");
+        assert_eq!(table_header(passage, "注 | なし").as_deref(), Some("別表 | 備考"), "a second table has its own header");
+        assert_eq!(table_header(passage, "手数料は次のとおりとする。"), None);
+    }
+
+    #[test]
+    fn brackets_keep_their_sentence_whole() {
+        let text = "令和6年4月から証明書のコンビニ交付(以下「コンビニ交付」という。)の開始に伴い、手数料を改める。次の文。";
+        let s = sentences(text);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert!(s[0].2.starts_with("令和6年4月から") && s[0].2.ends_with("手数料を改める。"), "{s:?}");
+        assert_eq!(s[1].2, "次の文。");
+        let text = "「第一条　この規則は、公布の日から施行する。」と定める。";
+        assert_eq!(sentences(text).len(), 1);
+        // A bracket that is never closed does not swallow the passage.
+        let runaway = format!("（注{}。{}。", "あ".repeat(300), "い".repeat(10));
+        assert_eq!(sentences(&runaway).len(), 2);
+        // Full-width brackets and line breaks.
+        let s = sentences("手数料（一通につき。）は三百円。\n表の行");
+        assert_eq!(s.iter().map(|x| x.2.as_str()).collect::<Vec<_>>(), ["手数料（一通につき。）は三百円。", "表の行"]);
     }
 }

@@ -257,11 +257,11 @@ pub struct SearchRequest {
     #[serde(default)]
     pub filters: Filters,
     /// 1-based page number.
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 100)]
     pub page: usize,
     /// Documents per page (at most 50).
-    #[serde(default = "ten")]
+    #[serde(default = "ten", deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 50)]
     pub size: usize,
     #[serde(default)]
@@ -628,29 +628,13 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
     let (hits, answer, generator) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
         let _permit = permit;
         let Some(gen) = gen else { return Ok((Vec::new(), None, None)) };
-        let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
-        let mut hits = retriever.passages(&gen, &question, &filter, Mode::Hybrid, 10)?;
-        if !all_versions {
-            hits = crate::search::passages_in_force(&gen, hits, as_of, &filter);
-        }
-        let answerer = Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold };
-        let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
-        let answer = answerer.answer_titled(&question, &hits, &title_of)?;
-        let (answer, generator) = match &st.generator {
-            Some(g) => g.rephrase(&question, &hits, &title_of, answer),
-            None => (answer, None),
+        let asker = crate::ask::Asker {
+            retriever: Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander },
+            answerer: Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold },
+            generator: st.generator.as_ref(),
         };
-        let cited = answer
-            .cited_passages
-            .iter()
-            .filter_map(|id| hits.iter().find(|h| &h.passage.id == id))
-            .map(|h| {
-                let doc = gen.documents.get(&h.passage.doc_id).cloned();
-                let state = doc.as_ref().map_or(InForce::InForce, |d| gen.status(d, as_of, &filter).state);
-                (h.passage.clone(), doc, state)
-            })
-            .collect::<Vec<_>>();
-        Ok((cited, Some(answer), generator))
+        let asked = asker.ask(&gen, &question, &filter, as_of, all_versions)?;
+        Ok((asked.cited, Some(asked.answer), asked.generator))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?

@@ -7,6 +7,8 @@
 //! best passage's score. File formats: `docs.jsonl` (`id`, `title`, `text`), `queries.jsonl`
 //! (`id`, `text`), `qrels.tsv` (`query_id<TAB>doc_id<TAB>grade`).
 
+pub mod corpus;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
@@ -61,7 +63,7 @@ pub struct EvalResult {
     pub p95_ms: f64,
 }
 
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+pub(crate) fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -118,7 +120,7 @@ pub fn metrics(ranking: &[String], relevant: &HashMap<String, u32>) -> (f64, f64
     (recall, rr, ndcg)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -262,7 +264,7 @@ fn index_docs<'a>(
     Ok(EvalIndex { gen, passages, _tmp: tmp })
 }
 
-fn round4(x: f64) -> f64 {
+pub(crate) fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 

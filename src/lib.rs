@@ -17,6 +17,7 @@
 //! | [`search`] | hybrid retrieval: both sides, filters, reciprocal rank fusion, snippets |
 //! | [`validity`] | which rule is in force: effective dates, abolitions, amendments, `as_of` ranking |
 //! | [`answer`] | extractive answers: verbatim, cited sentences, or an abstention |
+//! | [`ask`] | the one path from a question to a grounded answer (API and evaluation) |
 //! | [`access`] | callers, hashed bearer tokens, clearance and groups as a search filter |
 //! | [`audit`] | the append-only, hash-chained audit log and its verifier |
 //! | [`index`] | index generations, the manifest and the indexing pipeline |
@@ -26,6 +27,7 @@
 pub mod access;
 pub mod analysis;
 pub mod answer;
+pub mod ask;
 pub mod api;
 pub mod audit;
 pub mod chunk;

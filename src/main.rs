@@ -60,11 +60,33 @@ enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<chrono::NaiveDate>,
     },
-    /// Measure grounded answers and abstention at several thresholds (JSON line per threshold).
+    /// Measure grounded answers. With --corpus and --questions: index the folder with the
+    /// production pipeline (kept between runs) and ask every question as POST /api/answer does;
+    /// prints one JSON line. With --docs/--queries/--qrels: abstention on a retrieval set at
+    /// several thresholds (JSON line per threshold).
     EvalAnswers {
-        #[command(flatten)]
-        set: EvalSet,
-        /// Questions to use (half answerable, half unanswerable).
+        /// Retrieval set: documents (docs.jsonl).
+        #[arg(long, requires_all = ["queries", "qrels"])]
+        docs: Option<PathBuf>,
+        /// Retrieval set: queries with answer spans (queries.jsonl).
+        #[arg(long, requires = "docs")]
+        queries: Option<PathBuf>,
+        /// Retrieval set: relevance judgements (qrels.tsv).
+        #[arg(long, requires = "docs")]
+        qrels: Option<PathBuf>,
+        /// A folder of documents to index and ask about.
+        #[arg(long, requires = "questions", conflicts_with = "docs")]
+        corpus: Option<PathBuf>,
+        /// Questions over --corpus (JSON lines: id, question, answerable, answers, source).
+        #[arg(long, requires = "corpus")]
+        questions: Option<PathBuf>,
+        /// Index directory for --corpus (default: <data_dir>/eval-index/<folder name>-<hash>).
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Write one JSON line per question here (--corpus).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Questions to use (half answerable, half unanswerable; retrieval sets only).
         #[arg(long, default_value_t = 400)]
         max_queries: usize,
     },
@@ -138,6 +160,8 @@ fn load_expander(config: &Config) -> Result<QueryExpander> {
 }
 
 fn main() {
+    // Re-executed as a per-file extraction worker (eval-answers --corpus indexes with workers)?
+    shirabe::ingest::worker::run_if_worker();
     shirabe_logging();
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
@@ -182,7 +206,43 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::EvalAnswers { set, max_queries } => {
+        Command::EvalAnswers { corpus: Some(corpus), questions: Some(questions), index, out, .. } => {
+            let analyzers = Analyzers::load(&config.dict_dir())?;
+            let embedder = load_embedder(&config)?;
+            let index_dir = match index {
+                Some(dir) => dir,
+                None => {
+                    let abs = std::fs::canonicalize(&corpus).with_context(|| format!("corpus folder {}", corpus.display()))?;
+                    let name = abs.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                    let hash = shirabe::index::document_id(&abs.to_string_lossy(), "eval-index");
+                    config.data_dir.join("eval-index").join(format!("{name}-{hash}"))
+                }
+            };
+            let worker = std::env::current_exe().context("locating the shirabe binary for extraction workers")?;
+            let opts = shirabe::eval::corpus::CorpusEvalOptions {
+                corpus: &corpus,
+                questions: &questions,
+                index_dir,
+                worker: Some(&worker),
+                expander: load_expander(&config)?,
+            };
+            let (report, rows) = shirabe::eval::corpus::evaluate_corpus(&config, &analyzers, &embedder, &opts)?;
+            if let Some(out) = out {
+                let mut text = String::new();
+                for row in &rows {
+                    text.push_str(&serde_json::to_string(row)?);
+                    text.push('\n');
+                }
+                std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            }
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::EvalAnswers { docs, queries, qrels, max_queries, .. } => {
+            let (Some(docs), Some(queries), Some(qrels)) = (docs, queries, qrels) else {
+                bail!("eval-answers needs --corpus and --questions, or --docs, --queries and --qrels")
+            };
+            let set = EvalSet { docs, queries, qrels };
             let analyzers = Analyzers::load(&config.dict_dir())?;
             let embedder = load_embedder(&config)?;
             let opts = shirabe::eval::EvalOptions {
@@ -270,7 +330,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
         web_dir: std::env::var_os("SHIRABE_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web")),
         permits: shirabe::api::query_permits(&config.server),
         audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
-        answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
+        answer_threshold: config.answer.threshold,
         metrics: Default::default(),
         generator: shirabe::generate::Generator::from_config(&config.answer),
         config,

@@ -61,3 +61,49 @@ fn as_of_ranks_the_rule_in_force_first_on_the_as_of_set() {
     assert!(dated > plain, "{dated} <= {plain}");
     assert!(dated > 0.99, "every pair in order: {dated}");
 }
+
+/// `eval-answers --corpus`: the fixture documents indexed by the indexer's own run and asked
+/// through the answer path of the API. The figures are those of a small set, so the test checks
+/// that the harness measures (hits are found, unanswerable questions abstain, nothing is
+/// paraphrased) rather than a quality target.
+#[test]
+fn corpus_answer_harness_runs_the_production_path() {
+    use shirabe::eval::corpus::{evaluate_corpus, CorpusEvalOptions};
+    let repo = common::repo();
+    let index = tempfile::tempdir().expect("tempdir");
+    let config = common::config();
+    let opts = CorpusEvalOptions {
+        corpus: &repo.join("fixtures/docs"),
+        questions: &repo.join("fixtures/eval-answers/questions.jsonl"),
+        index_dir: index.path().join("index"),
+        worker: None,
+        expander: QueryExpander::builtin(),
+    };
+    let (report, rows) = evaluate_corpus(&config, &common::analyzers(), &common::embedder(), &opts).expect("harness");
+    eprintln!("{}", serde_json::to_string(&report).expect("json"));
+    assert_eq!((report.questions, report.answerable, report.unanswerable), (6, 4, 2));
+    assert_eq!(report.verbatim_violations, 0);
+    assert!(report.span_hit >= 0.5, "{report:?}");
+    assert_eq!(report.abstained_unanswerable, 1.0, "{report:?}");
+    let fee = rows.iter().find(|r| r.id == "fx-1").expect("fx-1");
+    assert!(fee.span_hit && fee.doc_hit, "the fee row with its header is the answer: {fee:?}");
+    // A second run reuses the index: nothing is re-embedded, the figures are the same.
+    let (again, _) = evaluate_corpus(&config, &common::analyzers(), &common::embedder(), &opts).expect("harness");
+    assert_eq!(again.span_hit, report.span_hit);
+}
+
+/// The project's question set over ../shared/corpus: every answer span is verbatim in its source
+/// (checked with pdftotext and the law XML by eval/corpus-qa/check.py).
+#[test]
+fn corpus_question_spans_are_in_their_sources() {
+    let Some(shared) = common::shared_dir("corpus_question_spans_are_in_their_sources") else { return };
+    let out = std::process::Command::new("python3")
+        .arg(common::repo().join("eval/corpus-qa/check.py"))
+        .arg("--corpus")
+        .arg(shared.join("corpus"))
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("failures: 0"), "{text}");
+}

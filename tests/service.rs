@@ -190,6 +190,22 @@ fn answers_are_verbatim_and_cited() {
 }
 
 #[test]
+fn a_fee_table_row_is_quoted_with_its_header_and_brackets_stay_whole() {
+    let (status, a) = post("kanri", "/api/answer", json!({"question": "コンビニ交付による住民票の写しの手数料はいくらですか"}));
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["answerable"], true, "{a}");
+    let sentences = a["sentences"].as_array().expect("sentences");
+    let row = sentences.iter().find(|s| s["text"].as_str().is_some_and(|t| t.starts_with("住民票の写し |")));
+    let row = row.unwrap_or_else(|| panic!("the fee row is quoted: {a}"));
+    let header = row["table_header"].as_str().unwrap_or_else(|| panic!("the row comes with its header: {a}"));
+    assert!(header.contains("コンビニ"), "the header says which column is the convenience-store fee: {header}");
+    for s in sentences {
+        let text = s["text"].as_str().unwrap_or_default();
+        assert!(!text.starts_with(')') && !text.starts_with('）'), "no sentence starts inside a bracket: {text}");
+    }
+}
+
+#[test]
 fn unanswerable_questions_abstain() {
     let (status, a) = post("kanri", "/api/answer", json!({"question": "火星探査機の打ち上げ予定日はいつですか"}));
     assert_eq!(status, 200);
@@ -204,6 +220,10 @@ fn limits_and_error_shapes() {
     assert_eq!(post("ippan", "/api/search", json!({"query": long})).0, 400);
     assert_eq!(post("ippan", "/api/search", json!({"query": ""})).0, 400);
     assert_eq!(post("ippan", "/api/search", json!({"query": "a", "size": 51})).0, 400);
+    // JSON Schema counts 5.0 as an integer, so the OpenAPI document promises it is accepted.
+    assert_eq!(post("ippan", "/api/search", json!({"query": "a", "size": 5.0, "page": 1.0})).0, 200);
+    assert_eq!(post("ippan", "/api/search", json!({"query": "a", "size": 5.5})).0, 400);
+    assert_eq!(post("ippan", "/api/search", json!({"query": "a", "page": -1})).0, 400);
     assert_eq!(post("ippan", "/api/search", json!({"query": "a", "filters": {"doc_types": ["nope"]}})).0, 400);
     assert_eq!(post("ippan", "/api/search", json!({"quer": "a"})).0, 400);
     // Invalid JSON and invalid UTF-8 are client errors, never 5xx.

@@ -1,0 +1,255 @@
+//! `shirabe eval-answers --corpus DIR --questions Q.jsonl`: grounded answers measured on a folder
+//! of real documents, through the production pipeline end to end.
+//!
+//! The folder is indexed by the indexer's own [`crate::index::run`] (extraction workers, passages,
+//! both stores) into an index directory that is kept between runs: a second run finds nothing
+//! changed and starts asking at once. Every question then goes through [`crate::ask::Asker`], the
+//! path `POST /api/answer` takes, with an unrestricted caller and today's date.
+//!
+//! Question file: one JSON object a line,
+//! `{"id", "question", "answerable", "answers": [span…], "source": {"file", "where"}}`, where
+//! `file` is relative to the corpus folder and `where` is `第N条[第K項]` (laws), `p.N` (PDF pages),
+//! a heading, or a speech id. Per question it records whether an answer was given, whether an
+//! answer span occurs in the joined answer sentences (both sides NFKC with whitespace removed),
+//! whether a cited passage comes from the source file (doc hit) and from the right 条/項 or page
+//! (place hit), and whether every sentence is verbatim in the passage it cites.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::analysis::Analyzers;
+use crate::ask::{Asked, Asker};
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::model::Filter;
+use crate::search::Retriever;
+
+/// One question of the file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorpusQuestion {
+    pub id: String,
+    pub question: String,
+    pub answerable: bool,
+    #[serde(default)]
+    pub answers: Vec<String>,
+    #[serde(default)]
+    pub source: Option<QuestionSource>,
+}
+
+/// Where a question's answer is.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QuestionSource {
+    pub file: String,
+    #[serde(rename = "where", default)]
+    pub place: String,
+}
+
+/// What happened to one question (`--out` writes one a line).
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionRow {
+    pub id: String,
+    pub answerable: bool,
+    pub answered: bool,
+    pub span_hit: bool,
+    pub doc_hit: bool,
+    pub place_hit: bool,
+    pub verbatim_violations: usize,
+    pub best_score: f32,
+    pub ms: f64,
+    pub sentences: Vec<String>,
+    /// `file place` of each cited passage.
+    pub cited: Vec<String>,
+}
+
+/// The figures of a run, printed as one JSON line.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorpusAnswerReport {
+    pub questions: usize,
+    pub answerable: usize,
+    pub unanswerable: usize,
+    pub threshold: f32,
+    /// Shares of the answerable questions.
+    pub answered: f64,
+    pub span_hit: f64,
+    pub doc_hit: f64,
+    pub place_hit: f64,
+    /// Share of the unanswerable questions abstained on.
+    pub abstained_unanswerable: f64,
+    /// Answer sentences not found verbatim in the passage they cite (must be 0).
+    pub verbatim_violations: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub passages: u64,
+}
+
+/// Options of [`evaluate_corpus`].
+pub struct CorpusEvalOptions<'a> {
+    pub corpus: &'a Path,
+    pub questions: &'a Path,
+    /// Index directory (kept between runs).
+    pub index_dir: PathBuf,
+    /// The extraction worker binary (see [`crate::index::RunOptions::worker`]).
+    pub worker: Option<&'a Path>,
+    pub expander: crate::query::QueryExpander,
+}
+
+/// The text a span is compared in: NFKC, no whitespace.
+pub fn span_key(s: &str) -> String {
+    s.nfkc().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Whether a passage's citation place matches `place` (`第十四条第一項`, `第十四条`, `p.3`, a heading).
+fn place_matches(place: &str, page: Option<u32>, anchor: Option<&str>) -> bool {
+    let place = place.trim();
+    if place.is_empty() {
+        return true;
+    }
+    if let Some(n) = place.strip_prefix("p.").and_then(|n| n.trim().parse::<u32>().ok()) {
+        return page == Some(n);
+    }
+    let Some(anchor) = anchor else { return false };
+    let (a, p) = (span_key(anchor), span_key(place));
+    // 第十四条 must not match 第十四条の二: what follows the place in the anchor may only be a 項.
+    match a.find(&p) {
+        Some(i) => !a[i + p.len()..].starts_with('の'),
+        None => false,
+    }
+}
+
+/// Indexes `opts.corpus` (incrementally) and asks every question.
+pub fn evaluate_corpus(
+    config: &Config,
+    analyzers: &Analyzers,
+    embedder: &Embedder,
+    opts: &CorpusEvalOptions<'_>,
+) -> Result<(CorpusAnswerReport, Vec<QuestionRow>)> {
+    let questions: Vec<CorpusQuestion> = super::read_jsonl(opts.questions)?;
+    let corpus = std::fs::canonicalize(opts.corpus).map_err(|e| Error::io(format!("corpus folder {}", opts.corpus.display()), e))?;
+    let mut config = config.clone();
+    config.index_dir = Some(opts.index_dir.clone());
+    let sources = [corpus.clone()];
+    let run_opts = crate::index::RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: opts.worker };
+    let report = crate::index::run(&config, analyzers, Some(embedder), &run_opts)?;
+    if !report.failed.is_empty() {
+        tracing::warn!(failed = report.failed.len(), "some corpus files could not be indexed");
+    }
+    let gen = crate::index::Generation::open_current(&config, analyzers)?.ok_or_else(|| Error::Index("the corpus index has no generation".into()))?;
+    let asker = Asker {
+        retriever: Retriever { analyzers, embedder, config: &config.search, expander: &opts.expander },
+        answerer: crate::answer::Answerer { analyzers, embedder, threshold: config.answer.threshold },
+        generator: None,
+    };
+    let filter = Filter::unrestricted();
+    let today = chrono::Local::now().date_naive();
+    let mut rows = Vec::new();
+    for q in &questions {
+        let t = Instant::now();
+        let asked = asker.ask(&gen, &q.question, &filter, today, false)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        rows.push(judge(q, &asked, &corpus, ms));
+    }
+    let answerable: Vec<&QuestionRow> = rows.iter().filter(|r| r.answerable).collect();
+    let unanswerable: Vec<&QuestionRow> = rows.iter().filter(|r| !r.answerable).collect();
+    let share = |rows: &[&QuestionRow], f: &dyn Fn(&QuestionRow) -> bool| {
+        if rows.is_empty() {
+            0.0
+        } else {
+            super::round4(rows.iter().filter(|r| f(r)).count() as f64 / rows.len() as f64)
+        }
+    };
+    let mut ms: Vec<f64> = rows.iter().map(|r| r.ms).collect();
+    ms.sort_by(f64::total_cmp);
+    let figures = CorpusAnswerReport {
+        questions: rows.len(),
+        answerable: answerable.len(),
+        unanswerable: unanswerable.len(),
+        threshold: config.answer.threshold,
+        answered: share(&answerable, &|r| r.answered),
+        span_hit: share(&answerable, &|r| r.span_hit),
+        doc_hit: share(&answerable, &|r| r.doc_hit),
+        place_hit: share(&answerable, &|r| r.place_hit),
+        abstained_unanswerable: share(&unanswerable, &|r| !r.answered),
+        verbatim_violations: rows.iter().map(|r| r.verbatim_violations).sum(),
+        p50_ms: super::round4(super::percentile(&ms, 0.50)),
+        p95_ms: super::round4(super::percentile(&ms, 0.95)),
+        passages: gen.num_passages(),
+    };
+    Ok((figures, rows))
+}
+
+fn judge(q: &CorpusQuestion, asked: &Asked, corpus: &Path, ms: f64) -> QuestionRow {
+    let answered = asked.answer.answerable;
+    let sentences: Vec<String> = asked.answer.sentences.iter().map(|s| s.text.clone()).collect();
+    let mut joined = String::new();
+    for s in &asked.answer.sentences {
+        if let Some(h) = &s.table_header {
+            joined.push_str(h);
+        }
+        joined.push_str(&s.text);
+    }
+    let joined = span_key(&joined);
+    let span_hit = answered && q.answers.iter().map(|a| span_key(a)).any(|a| !a.is_empty() && joined.contains(&a));
+    let file_of = |source_path: &str| Path::new(source_path).strip_prefix(corpus).map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| source_path.to_string());
+    let mut doc_hit = false;
+    let mut place_hit = false;
+    let mut cited = Vec::new();
+    for (passage, doc, _) in &asked.cited {
+        let file = doc.as_ref().map(|d| file_of(&d.source_path)).unwrap_or_default();
+        let place = passage.anchor.clone().or(passage.page.map(|p| format!("p.{p}"))).unwrap_or_default();
+        cited.push(format!("{file} {place}"));
+        if let Some(src) = &q.source {
+            if file == src.file {
+                doc_hit = true;
+                place_hit |= place_matches(&src.place, passage.page, passage.anchor.as_deref());
+            }
+        }
+    }
+    // Every extractive sentence must be a verbatim part of the passage it cites.
+    let verbatim_violations = asked
+        .answer
+        .sentences
+        .iter()
+        .filter(|s| !s.generated)
+        .filter(|s| !asked.cited.iter().any(|(p, _, _)| p.id == s.passage_id && p.text.contains(&s.text)))
+        .count();
+    QuestionRow {
+        id: q.id.clone(),
+        answerable: q.answerable,
+        answered,
+        span_hit,
+        doc_hit: answered && doc_hit,
+        place_hit: answered && place_hit,
+        verbatim_violations,
+        best_score: asked.answer.best_score,
+        ms,
+        sentences,
+        cited,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_match_articles_pages_and_not_neighbours() {
+        assert!(place_matches("第十四条", None, Some("第十四条第一項")));
+        assert!(place_matches("第十四条第一項", None, Some("第二章 申請に対する処分 第十四条第一項")));
+        assert!(!place_matches("第十四条第一項", None, Some("第十四条第二項")));
+        assert!(!place_matches("第十四条", None, Some("第十四条の二第一項")));
+        assert!(!place_matches("第十四条", None, Some("第四条")));
+        assert!(place_matches("p.3", Some(3), None));
+        assert!(!place_matches("p.3", Some(4), None));
+        assert!(!place_matches("第一条", None, None));
+    }
+
+    #[test]
+    fn spans_compare_in_nfkc_without_spaces() {
+        assert_eq!(span_key("３０日 以内"), "30日以内");
+        assert_eq!(span_key("ＡＢＣ　１"), "ABC1");
+    }
+}
