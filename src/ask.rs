@@ -19,12 +19,51 @@ use crate::validity::InForce;
 /// Passages retrieved for an answer (the answerer reads the best of them).
 pub const PASSAGES_RETRIEVED: usize = 10;
 
+/// Top passages whose neighbours are read as well.
+const NEIGHBOURS_OF: usize = 3;
+
 /// A question's answer with what its citations need.
 pub struct Asked {
     pub answer: Answer,
     pub generator: Option<GeneratorReport>,
     /// The cited passages in citation order, each with its document and whether it is in force.
     pub cited: Vec<(Passage, Option<Document>, InForce)>,
+}
+
+/// The passages the answerer reads: the best [`crate::answer::PASSAGES_READ`], then the
+/// passages just before and after each of the best [`NEIGHBOURS_OF`] in their document. The
+/// retriever often finds the right 条 but ranks a neighbouring 項 (or the next paragraph of a
+/// circular) first; reading the neighbours lets the answer quote the 項 that holds it. A neighbour
+/// of a law passage is read only when it belongs to the same 条. Neighbours come from the keyword
+/// index under the caller's filter, so they are passages the caller may see.
+/// Returns the passages and how many of the first ones the answerer reads.
+fn with_neighbours(gen: &Generation, hits: Vec<crate::search::PassageHit>, filter: &Filter) -> Result<(Vec<crate::search::PassageHit>, usize)> {
+    let read = crate::answer::PASSAGES_READ.min(hits.len());
+    let mut wanted: Vec<String> = Vec::new();
+    for hit in hits.iter().take(NEIGHBOURS_OF) {
+        let p = &hit.passage;
+        for ordinal in [p.ordinal.checked_sub(1), p.ordinal.checked_add(1)].into_iter().flatten() {
+            let id = Passage::make_id(&p.doc_id, ordinal);
+            if !hits[..read].iter().any(|h| h.passage.id == id) && !wanted.contains(&id) {
+                wanted.push(id);
+            }
+        }
+    }
+    let article = |p: &Passage| p.anchor.as_deref().and_then(|a| crate::query::article_refs(a).pop()).map(|r| (r.article, r.branch));
+    let mut found = gen.keyword.passages(&wanted, filter)?;
+    found.sort_by_key(|p| wanted.iter().position(|w| *w == p.id));
+    let mut out: Vec<crate::search::PassageHit> = hits[..read].to_vec();
+    for p in found {
+        let Some(origin) = hits.iter().take(NEIGHBOURS_OF).find(|h| h.passage.doc_id == p.doc_id && h.passage.ordinal.abs_diff(p.ordinal) == 1) else { continue };
+        if article(&origin.passage).is_some() && article(&origin.passage) != article(&p) {
+            continue;
+        }
+        out.push(crate::search::PassageHit { passage: p, score: origin.score, keyword_rank: None, vector_rank: None, snippet: String::new() });
+    }
+    let reading = out.len().min(crate::answer::MAX_PASSAGES_READ);
+    // The rest of the retrieved passages stay behind, for the generator and the citations.
+    out.extend(hits.into_iter().skip(read));
+    Ok((out, reading))
 }
 
 /// The parts an answer is made with.
@@ -42,7 +81,8 @@ impl Asker<'_> {
             hits = crate::search::passages_in_force(gen, hits, as_of, filter);
         }
         let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
-        let answer = self.answerer.answer_titled(question, &hits, &title_of)?;
+        let (hits, reading) = with_neighbours(gen, hits, filter)?;
+        let answer = self.answerer.answer_titled(question, &hits[..reading], &title_of)?;
         let (answer, generator) = match self.generator {
             Some(g) => g.rephrase(question, &hits, &title_of, answer),
             None => (answer, None),

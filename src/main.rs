@@ -256,7 +256,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_queries,
                 as_of: None,
             };
-            let thresholds: Vec<f32> = (8..=15).map(|i| i as f32 * 0.05).collect();
+            let thresholds: Vec<f32> = vec![0.55, 0.60, 0.65, 0.68, 0.70, 0.72, 0.75, 0.80];
             for point in shirabe::eval::evaluate_answers(&analyzers, &embedder, &opts, &thresholds)? {
                 println!("{}", serde_json::to_string(&point)?);
             }

@@ -102,9 +102,75 @@ impl QueryExpander {
     }
 }
 
+/// An article (条) that a question or a citation anchor names: 第三十九条, 39条3項,
+/// 第二百四十二条の二第二項. Numbers are compared as numbers, so 39条 names 第三十九条.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArticleRef {
+    pub article: u64,
+    /// The の number of an inserted article (第二百四十二条の二 → 2).
+    pub branch: Option<u64>,
+    /// The 項, when named.
+    pub paragraph: Option<u64>,
+}
+
+impl ArticleRef {
+    /// How closely `anchor` (a passage's citation, e.g. 「第二章 … 第十四条第一項」) matches this
+    /// reference: 2 for the same 条 and 項, 1 for the same 条, 0 otherwise.
+    pub fn match_level(&self, anchor: &str) -> u8 {
+        let Some(a) = article_refs(anchor).pop() else { return 0 };
+        if a.article != self.article || a.branch != self.branch {
+            return 0;
+        }
+        match (self.paragraph, a.paragraph) {
+            (Some(p), Some(q)) if p == q => 2,
+            (Some(_), Some(_)) => 0,
+            _ => 1,
+        }
+    }
+}
+
+/// The articles named in `text` (kanji, Arabic or full-width numerals), in order.
+pub fn article_refs(text: &str) -> Vec<ArticleRef> {
+    use unicode_normalization::UnicodeNormalization;
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    const N: &str = "[0-9]+|[〇一二三四五六七八九十百千]+";
+    let re = RE.get_or_init(|| Regex::new(&format!("第?({N})条(?:の({N}))?(?:第?({N})項)?")).expect("static regex"));
+    let text: String = text.nfkc().collect();
+    let mut out = Vec::new();
+    for cap in re.captures_iter(&text) {
+        let whole = cap.get(0).map_or("", |m| m.as_str());
+        let after = cap.get(0).map_or("", |m| &text[m.end()..]);
+        // 「三条件」「十条例」: 条 starts another word; an article needs 第 or a 項, or must not be
+        // followed by such a word.
+        if !whole.starts_with('第') && cap.get(3).is_none() && after.starts_with(['件', '例', '約', '文', '理', '規']) {
+            continue;
+        }
+        let num = |i: usize| cap.get(i).and_then(|m| crate::text::kanji_number(m.as_str()));
+        if let Some(article) = num(1) {
+            out.push(ArticleRef { article, branch: num(2), paragraph: num(3) });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn articles_are_read_in_any_numerals() {
+        let r = |article, branch, paragraph| ArticleRef { article, branch, paragraph };
+        assert_eq!(article_refs("行政手続法第三十九条について"), vec![r(39, None, None)]);
+        assert_eq!(article_refs("39条3項の期間は"), vec![r(39, None, Some(3))]);
+        assert_eq!(article_refs("３９条第３項"), vec![r(39, None, Some(3))]);
+        assert_eq!(article_refs("第二百四十二条の二第二項"), vec![r(242, Some(2), Some(2))]);
+        assert_eq!(article_refs("三条件を満たすとき、市の条例で定める"), vec![]);
+        assert_eq!(r(14, None, Some(1)).match_level("第二章 申請に対する処分 第十四条第一項"), 2);
+        assert_eq!(r(14, None, None).match_level("第十四条第二項"), 1);
+        assert_eq!(r(14, None, Some(1)).match_level("第十四条第二項"), 0);
+        assert_eq!(r(14, None, None).match_level("第十四条の二"), 0);
+        assert_eq!(r(14, None, None).match_level("第四条"), 0);
+    }
 
     #[test]
     fn era_and_western_years_expand_both_ways() {

@@ -206,6 +206,18 @@ fn a_fee_table_row_is_quoted_with_its_header_and_brackets_stay_whole() {
 }
 
 #[test]
+fn an_article_named_in_the_question_comes_first() {
+    // 第六条 of the fixture 条例 has three 項; the question names the second in Arabic numerals.
+    for (query, want) in [("文書管理条例の6条2項はどういう内容ですか", "第六条第二項"), ("文書管理条例第六条第三項", "第六条第三項")] {
+        let (status, body) = post("ippan", "/api/search", json!({"query": query}));
+        assert_eq!(status, 200, "{body}");
+        let first = &body["results"][0]["passages"][0];
+        let anchor = first["anchor"].as_str().unwrap_or_default();
+        assert!(anchor.ends_with(want), "{query}: the first passage is {anchor:?}: {body}");
+    }
+}
+
+#[test]
 fn unanswerable_questions_abstain() {
     let (status, a) = post("kanri", "/api/answer", json!({"question": "火星探査機の打ち上げ予定日はいつですか"}));
     assert_eq!(status, 200);

@@ -144,7 +144,9 @@ impl State {
         let single = article.paragraphs.len() <= 1;
         for (i, p) in article.paragraphs.into_iter().enumerate() {
             let mut text = String::new();
-            if i == 0 && !article.caption.is_empty() {
+            // Every 項 carries its article's caption (見出し): 「（審査請求期間）」 is what a question
+            // about the second 項 matches, on both the keyword and the dense side.
+            if !article.caption.is_empty() {
                 text.push_str(&article.caption);
                 text.push('\n');
             }
@@ -630,7 +632,8 @@ mod tests {
         assert_eq!(d.sections[0].text, "(目的等)\n第一条 この法律は、竣功を目的とする。");
         assert_eq!(
             d.sections[1].text,
-            "2 他の法律に特別の定めがある場合は、その定めるところによる。"
+            "(目的等)\n2 他の法律に特別の定めがある場合は、その定めるところによる。",
+            "every 項 carries its article's caption"
         );
         let items = &d.sections[2].text;
         assert!(
