@@ -36,7 +36,9 @@ pub struct Asked {
 /// circular) first; reading the neighbours lets the answer quote the 項 that holds it. A neighbour
 /// of a law passage is read only when it belongs to the same 条. Neighbours come from the keyword
 /// index under the caller's filter, so they are passages the caller may see.
-/// Returns the passages and how many of the first ones the answerer reads.
+///
+/// Returns the passages (the read ones first, then the rest of the retrieved ones) and how many
+/// of them the answerer reads.
 fn with_neighbours(gen: &Generation, hits: Vec<crate::search::PassageHit>, filter: &Filter) -> Result<(Vec<crate::search::PassageHit>, usize)> {
     let read = crate::answer::PASSAGES_READ.min(hits.len());
     let mut wanted: Vec<String> = Vec::new();
