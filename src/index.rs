@@ -409,7 +409,8 @@ pub struct RunReport {
     pub truncated: Vec<TruncatedFile>,
     /// Peak resident memory of the indexer process itself, MiB.
     pub peak_rss_mib: Option<f64>,
-    /// Peak resident memory of the largest single extraction worker or tool it ran, MiB.
+    /// Peak resident memory of one extraction worker together with the tools it started, as the
+    /// memory watchdog sampled it (the largest of the run), MiB.
     pub worker_peak_rss_mib: Option<f64>,
     /// How `indexer.max_file_memory_mib` was enforced: `rss-watchdog` (each file extracted in
     /// a worker whose process tree's resident memory is watched), `off` (limit 0), or
