@@ -183,6 +183,18 @@ fn budget_batches(order: &[usize], tokens: impl Fn(usize) -> usize, max_batch: u
     batches
 }
 
+/// Cosine similarity of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,17 +219,5 @@ mod tests {
         // One input longer than the whole budget still gets a batch of its own.
         let huge = [5000usize];
         assert_eq!(budget_batches(&[0], |i| huge[i], 32), vec![&[0usize][..]]);
-    }
-}
-
-/// Cosine similarity of two vectors.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
     }
 }
