@@ -115,19 +115,7 @@ fn hard_cut(sentence: &str, target: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DocType;
-
-    fn doc(sections: Vec<Section>) -> ExtractedDocument {
-        ExtractedDocument {
-            key: String::new(),
-            title: "t".into(),
-            doc_type: DocType::Circular,
-            issuer: None,
-            issued: None,
-            number: None,
-            sections,
-        }
-    }
+    use crate::ingest::test_util::document as doc;
 
     fn section(text: &str, page: Option<u32>, anchor: Option<&str>) -> Section {
         Section { text: text.into(), page, anchor: anchor.map(Into::into), heading: None }

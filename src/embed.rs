@@ -139,12 +139,14 @@ impl Embedder {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
+        let mut inputs = inputs;
+        let tokens: Vec<usize> = inputs.iter().map(|t| estimated_tokens(t)).collect();
         let mut order: Vec<usize> = (0..inputs.len()).collect();
-        order.sort_by_key(|&i| estimated_tokens(&inputs[i]));
+        order.sort_by_key(|&i| tokens[i]);
         let mut out: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
         let mut model = self.model.lock();
-        for batch in budget_batches(&order, |i| estimated_tokens(&inputs[i]), self.batch_size) {
-            let texts: Vec<String> = batch.iter().map(|&i| inputs[i].clone()).collect();
+        for batch in budget_batches(&order, |i| tokens[i], self.batch_size) {
+            let texts: Vec<String> = batch.iter().map(|&i| std::mem::take(&mut inputs[i])).collect();
             let vectors = model.embed(texts, Some(batch.len())).map_err(|e| Error::Embedding(e.to_string()))?;
             if vectors.len() != batch.len() {
                 return Err(Error::Embedding("the model returned too few vectors".into()));

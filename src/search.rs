@@ -100,23 +100,24 @@ impl Retriever<'_> {
         let mut ranked: Vec<(String, (f32, Option<usize>, Option<usize>))> = fused.into_iter().collect();
         ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
         let cited = crate::query::article_refs(question);
-        if !cited.is_empty() {
+        let mut passages: HashMap<String, Passage> = if cited.is_empty() {
+            ranked.truncate(limit);
+            let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+            gen.keyword.passages(&ids, filter)?.into_iter().map(|p| (p.id.clone(), p)).collect()
+        } else {
             // A question that names an article (「第三十九条」「39条3項」) asks about that article:
             // its passages among the candidates go first, the named 項 before the rest of the 条,
-            // each group in fused order.
+            // each group in fused order. Every candidate is read once, for its anchor.
             let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
-            let anchors: HashMap<String, Option<String>> =
-                gen.keyword.passages(&ids, filter)?.into_iter().map(|p| (p.id, p.anchor)).collect();
+            let all: HashMap<String, Passage> = gen.keyword.passages(&ids, filter)?.into_iter().map(|p| (p.id.clone(), p)).collect();
             let level = |id: &str| {
-                let anchor = anchors.get(id).and_then(|a| a.as_deref()).unwrap_or_default();
+                let anchor = all.get(id).and_then(|p| p.anchor.as_deref()).unwrap_or_default();
                 cited.iter().map(|c| c.match_level(anchor)).max().unwrap_or(0)
             };
             ranked.sort_by_key(|(id, _)| std::cmp::Reverse(level(id)));
-        }
-        ranked.truncate(limit);
-        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
-        let mut passages: HashMap<String, Passage> =
-            gen.keyword.passages(&ids, filter)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+            ranked.truncate(limit);
+            all
+        };
         let terms = highlight_terms(&query);
         Ok(ranked
             .into_iter()

@@ -309,8 +309,9 @@ pub fn extract(path: &Path, opts: &ExtractOptions) -> Result<Vec<ExtractedDocume
     finish(path, docs, opts.ocr)
 }
 
-/// Longest title kept. A title is guessed from the first lines, and a file without line breaks
-/// would otherwise make its whole text the title of every passage.
+/// Longest title kept, whatever the extractor: the title goes into every passage's embedding
+/// text and keyword fields, and not every extractor bounds its own title (the guess from the first
+/// lines of plain text stops at 120 characters), so one bound here covers every format.
 const MAX_TITLE_CHARS: usize = 200;
 
 /// Drops empty sections and documents, fills a missing title from the file name, cuts an
@@ -367,6 +368,19 @@ pub(crate) mod test_util {
             }
             std::fs::write(&p, bytes).expect("write file");
             p
+        }
+    }
+
+    /// A circular titled "t" with these sections and no other metadata.
+    pub fn document(sections: Vec<super::Section>) -> super::ExtractedDocument {
+        super::ExtractedDocument {
+            key: String::new(),
+            title: "t".into(),
+            doc_type: crate::model::DocType::Circular,
+            issuer: None,
+            issued: None,
+            number: None,
+            sections,
         }
     }
 
@@ -496,15 +510,7 @@ mod tests {
     #[test]
     fn the_cap_cuts_inside_a_section_and_drops_later_ones() {
         let section = |t: &str| Section { text: t.into(), page: None, anchor: None, heading: None };
-        let mut docs = vec![ExtractedDocument {
-            key: String::new(),
-            title: "t".into(),
-            doc_type: DocType::Circular,
-            issuer: None,
-            issued: None,
-            number: None,
-            sections: vec![section("一二三"), section("四五六七"), section("八九")],
-        }];
+        let mut docs = vec![super::test_util::document(vec![section("一二三"), section("四五六七"), section("八九")])];
         let t = cap_text(&mut docs, 5);
         assert_eq!(t, Some(Truncation { kept_chars: 5, total_chars: 9 }));
         let texts: Vec<&str> = docs[0].sections.iter().map(|s| s.text.as_str()).collect();
