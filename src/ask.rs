@@ -28,6 +28,8 @@ pub struct Asked {
     pub generator: Option<GeneratorReport>,
     /// The cited passages in citation order, each with its document and whether it is in force.
     pub cited: Vec<(Passage, Option<Document>, InForce)>,
+    /// The passages the answerer read, in reading order (for evaluation: was the answer there?).
+    pub read: Vec<crate::search::PassageHit>,
 }
 
 /// The passages the answerer reads: the best [`crate::answer::PASSAGES_READ`], then the
@@ -99,6 +101,7 @@ impl Asker<'_> {
                 (h.passage.clone(), doc, state)
             })
             .collect();
-        Ok(Asked { answer, generator, cited })
+        let read = hits[..reading].to_vec();
+        Ok(Asked { answer, generator, cited, read })
     }
 }

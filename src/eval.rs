@@ -142,6 +142,9 @@ pub struct EvalOptions<'a> {
     /// Rank as the service does for this date: documents not in force (abolished by another
     /// document of the set, or not yet effective) go below their successors.
     pub as_of: Option<chrono::NaiveDate>,
+    /// Write each query's keyword and vector rankings (passage, document, score) here as JSON
+    /// lines, to study fusion functions offline.
+    pub dump_runs: Option<&'a Path>,
 }
 
 /// Builds the throwaway index and evaluates each mode.
@@ -161,6 +164,21 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
 
     let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
     let filter = Filter::unrestricted();
+    if let Some(path) = opts.dump_runs {
+        let mut out = String::new();
+        for q in &queries {
+            let prepared = retriever.prepare(&q.text);
+            let (keyword, vector) = retriever.sides(&gen, &prepared, &filter, Mode::Hybrid, opts.search.candidates)?;
+            let row = serde_json::json!({
+                "id": q.id,
+                "keyword": keyword.iter().map(|h| (&h.passage_id, &h.doc_id, h.score)).collect::<Vec<_>>(),
+                "vector": vector.iter().map(|h| (&h.passage_id, &h.doc_id, h.score)).collect::<Vec<_>>(),
+            });
+            out.push_str(&row.to_string());
+            out.push('\n');
+        }
+        std::fs::write(path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
     let mut results = Vec::new();
     for &mode in &opts.modes {
         // Each mode's latency is measured with cold query vectors, not those the previous mode

@@ -14,7 +14,7 @@
 //! | [`keyword`] | the tantivy index and BM25 queries built from analyser tokens |
 //! | [`vector`] | the vector store: embedded Qdrant engine or Qdrant server |
 //! | [`query`] | query expansion: 和暦 ↔ 西暦 years and the synonym/abbreviation list |
-//! | [`search`] | hybrid retrieval: both sides, filters, reciprocal rank fusion, snippets |
+//! | [`search`] | hybrid retrieval: both sides, filters, score fusion, snippets |
 //! | [`validity`] | which rule is in force: effective dates, abolitions, amendments, `as_of` ranking |
 //! | [`answer`] | extractive answers: verbatim, cited sentences, or an abstention |
 //! | [`ask`] | the one path from a question to a grounded answer (API and evaluation) |

@@ -17,7 +17,7 @@ const CONFIG_HELP: &str = "\
 Configuration: one TOML file (--config, $SHIRABE_CONFIG, or ./shirabe.toml) with environment
 overrides: SHIRABE_DATA_DIR, SHIRABE_INDEX_DIR, SHIRABE_USERS_FILE, SHIRABE_SERVER__LISTEN,
 SHIRABE_SERVER__WORKER_THREADS, SHIRABE_EMBEDDING__THREADS, SHIRABE_EMBEDDING__BATCH_SIZE,
-SHIRABE_VECTOR__BACKEND (embedded|qdrant), SHIRABE_VECTOR__QDRANT_URL, SHIRABE_SEARCH__RRF_K, …
+SHIRABE_VECTOR__BACKEND (embedded|qdrant), SHIRABE_VECTOR__QDRANT_URL, SHIRABE_SEARCH__FUSION, …
 (any key: SHIRABE_<SECTION>__<KEY>). See shirabe.example.toml and the README.";
 
 /// shirabe (調べ): on-premises search and grounded answers over Japanese administrative documents.
@@ -59,6 +59,10 @@ enum Command {
         /// go below their successors.
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<chrono::NaiveDate>,
+        /// Also write each query's keyword and vector rankings (with scores) to this JSONL
+        /// file, to study fusion offline.
+        #[arg(long)]
+        dump_runs: Option<PathBuf>,
     },
     /// Measure grounded answers. With --corpus and --questions: index the folder with the
     /// production pipeline (kept between runs) and ask every question as POST /api/answer does;
@@ -86,6 +90,10 @@ enum Command {
         /// Write one JSON line per question here (--corpus).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// With --out: add every candidate sentence and its score parts to each row (to
+        /// calibrate the answerer).
+        #[arg(long, requires = "out")]
+        trace: bool,
         /// Questions to use (half answerable, half unanswerable; retrieval sets only).
         #[arg(long, default_value_t = 400)]
         max_queries: usize,
@@ -179,7 +187,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command {
         Command::Serve { listen } => serve(config, listen),
-        Command::Eval { set, mode, max_queries, no_synonyms, as_of } => {
+        Command::Eval { set, mode, max_queries, no_synonyms, as_of, dump_runs } => {
             let modes = match mode.as_str() {
                 "all" => vec![Mode::Keyword, Mode::Vector, Mode::Hybrid],
                 "keyword" => vec![Mode::Keyword],
@@ -200,13 +208,14 @@ fn run(cli: Cli) -> Result<()> {
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
                 as_of,
+                dump_runs: dump_runs.as_deref(),
             };
             for result in shirabe::eval::evaluate(&analyzers, &embedder, &opts)? {
                 println!("{}", serde_json::to_string(&result)?);
             }
             Ok(())
         }
-        Command::EvalAnswers { corpus: Some(corpus), questions: Some(questions), index, out, .. } => {
+        Command::EvalAnswers { corpus: Some(corpus), questions: Some(questions), index, out, trace, .. } => {
             let analyzers = Analyzers::load(&config.dict_dir())?;
             let embedder = load_embedder(&config)?;
             let index_dir = match index {
@@ -225,6 +234,7 @@ fn run(cli: Cli) -> Result<()> {
                 index_dir,
                 worker: Some(&worker),
                 expander: load_expander(&config)?,
+                trace,
             };
             let (report, rows) = shirabe::eval::corpus::evaluate_corpus(&config, &analyzers, &embedder, &opts)?;
             if let Some(out) = out {
@@ -255,8 +265,9 @@ fn run(cli: Cli) -> Result<()> {
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
                 as_of: None,
+                dump_runs: None,
             };
-            let thresholds: Vec<f32> = vec![0.55, 0.60, 0.65, 0.68, 0.70, 0.72, 0.75, 0.80];
+            let thresholds: Vec<f32> = vec![0.60, 0.65, 0.70, 0.72, 0.74, 0.76, 0.80];
             for point in shirabe::eval::evaluate_answers(&analyzers, &embedder, &opts, &thresholds)? {
                 println!("{}", serde_json::to_string(&point)?);
             }

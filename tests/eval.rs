@@ -21,6 +21,7 @@ fn fixture_eval_set_hybrid_is_not_worse_than_either_side() {
         passage_chars: config.indexer.passage_chars,
         max_queries: 0,
         as_of: None,
+        dump_runs: None,
     };
     let results = evaluate(&common::analyzers(), &common::embedder(), &opts).expect("evaluation");
     for r in &results {
@@ -52,6 +53,7 @@ fn as_of_ranks_the_rule_in_force_first_on_the_as_of_set() {
             passage_chars: config.indexer.passage_chars,
             max_queries: 0,
             as_of,
+            dump_runs: None,
         };
         evaluate(&analyzers, &embedder, &opts).expect("evaluation")[0].ndcg
     };
@@ -78,6 +80,7 @@ fn corpus_answer_harness_runs_the_production_path() {
         index_dir: index.path().join("index"),
         worker: None,
         expander: QueryExpander::builtin(),
+        trace: false,
     };
     let (report, rows) = evaluate_corpus(&config, &common::analyzers(), &common::embedder(), &opts).expect("harness");
     eprintln!("{}", serde_json::to_string(&report).expect("json"));

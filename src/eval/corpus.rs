@@ -59,10 +59,17 @@ pub struct QuestionRow {
     pub place_hit: bool,
     pub verbatim_violations: usize,
     pub best_score: f32,
+    /// Whether a span was in the passages the answerer read (answered or not): what retrieval
+    /// gave the answerer to work with.
+    pub span_read: bool,
+    /// Whether a read passage came from the source file.
+    pub doc_read: bool,
     pub ms: f64,
     pub sentences: Vec<String>,
     /// `file place` of each cited passage.
     pub cited: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Vec<TraceRow>>,
 }
 
 /// The figures of a run, printed as one JSON line.
@@ -77,6 +84,10 @@ pub struct CorpusAnswerReport {
     pub span_hit: f64,
     pub doc_hit: f64,
     pub place_hit: f64,
+    /// A span, or the source file, among the passages the answerer read (answered or not):
+    /// the ceiling that retrieval sets for the answerer.
+    pub span_read: f64,
+    pub doc_read: f64,
     /// Share of the unanswerable questions abstained on.
     pub abstained_unanswerable: f64,
     /// Answer sentences not found verbatim in the passage they cite (must be 0).
@@ -95,6 +106,19 @@ pub struct CorpusEvalOptions<'a> {
     /// The extraction worker binary (see [`crate::index::RunOptions::worker`]).
     pub worker: Option<&'a Path>,
     pub expander: crate::query::QueryExpander,
+    /// Add every candidate sentence with its signals to the rows (for calibration).
+    pub trace: bool,
+}
+
+/// A candidate sentence in a traced row.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceRow {
+    #[serde(flatten)]
+    pub sentence: crate::answer::TracedSentence,
+    /// The fused retrieval score of the sentence's passage.
+    pub retrieval: f32,
+    /// Whether the sentence holds an answer span.
+    pub has_span: bool,
 }
 
 /// The text a span is compared in: NFKC, no whitespace.
@@ -150,7 +174,24 @@ pub fn evaluate_corpus(
         let t = Instant::now();
         let asked = asker.ask(&gen, &q.question, &filter, today, false)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        rows.push(judge(q, &asked, &corpus, ms));
+        let mut row = judge(q, &asked, &gen, &corpus, ms);
+        if opts.trace {
+            let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
+            let spans: Vec<String> = q.answers.iter().map(|a| span_key(a)).filter(|a| !a.is_empty()).collect();
+            let traced = asker.answerer.trace(&q.question, &asked.read, &title_of)?;
+            row.trace = Some(
+                traced
+                    .into_iter()
+                    .map(|sentence| {
+                        let retrieval = asked.read.iter().find(|h| h.passage.id == sentence.passage_id).map_or(0.0, |h| h.score);
+                        let key = span_key(&sentence.text);
+                        let has_span = spans.iter().any(|a| key.contains(a));
+                        TraceRow { sentence, retrieval, has_span }
+                    })
+                    .collect(),
+            );
+        }
+        rows.push(row);
     }
     let answerable: Vec<&QuestionRow> = rows.iter().filter(|r| r.answerable).collect();
     let unanswerable: Vec<&QuestionRow> = rows.iter().filter(|r| !r.answerable).collect();
@@ -172,6 +213,8 @@ pub fn evaluate_corpus(
         span_hit: share(&answerable, &|r| r.span_hit),
         doc_hit: share(&answerable, &|r| r.doc_hit),
         place_hit: share(&answerable, &|r| r.place_hit),
+        span_read: share(&answerable, &|r| r.span_read),
+        doc_read: share(&answerable, &|r| r.doc_read),
         abstained_unanswerable: share(&unanswerable, &|r| !r.answered),
         verbatim_violations: rows.iter().map(|r| r.verbatim_violations).sum(),
         p50_ms: super::round4(super::percentile(&ms, 0.50)),
@@ -181,7 +224,7 @@ pub fn evaluate_corpus(
     Ok((figures, rows))
 }
 
-fn judge(q: &CorpusQuestion, asked: &Asked, corpus: &Path, ms: f64) -> QuestionRow {
+fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corpus: &Path, ms: f64) -> QuestionRow {
     let answered = asked.answer.answerable;
     let sentences: Vec<String> = asked.answer.sentences.iter().map(|s| s.text.clone()).collect();
     let mut joined = String::new();
@@ -208,6 +251,14 @@ fn judge(q: &CorpusQuestion, asked: &Asked, corpus: &Path, ms: f64) -> QuestionR
             }
         }
     }
+    let spans: Vec<String> = q.answers.iter().map(|a| span_key(a)).filter(|a| !a.is_empty()).collect();
+    let span_read = asked.read.iter().any(|h| {
+        let text = span_key(&h.passage.text);
+        spans.iter().any(|a| text.contains(a))
+    });
+    let doc_read = q.source.as_ref().is_some_and(|src| {
+        asked.read.iter().any(|h| gen.documents.get(&h.passage.doc_id).is_some_and(|d| file_of(&d.source_path) == src.file))
+    });
     // Every extractive sentence must be a verbatim part of the passage it cites.
     let verbatim_violations = asked
         .answer
@@ -225,9 +276,12 @@ fn judge(q: &CorpusQuestion, asked: &Asked, corpus: &Path, ms: f64) -> QuestionR
         place_hit: answered && place_hit,
         verbatim_violations,
         best_score: asked.answer.best_score,
+        span_read,
+        doc_read,
         ms,
         sentences,
         cited,
+        trace: None,
     }
 }
 
