@@ -8,7 +8,7 @@
 //! requests in flight (they keep the generation they started with).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,7 +132,7 @@ impl IntoResponse for ApiError {
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "権限がありません / Forbidden",
-                "この操作には監査担当の権限が必要です。 / This needs the auditor role.".to_string(),
+                "この操作に必要な役割がありません(監査ログは auditor、メトリクスは operator か auditor)。 / This needs a role: auditor for the audit log, operator or auditor for /metrics.".to_string(),
             ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -546,7 +546,14 @@ async fn document(
 async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
-    let bytes = tokio::fs::read(&doc.source_path).await.map_err(|_| ApiError::NotFound)?;
+    let (path, hash, max) = (doc.source_path.clone(), doc.content_hash.clone(), state.config.indexer.max_file_bytes);
+    let bytes = tokio::task::spawn_blocking(move || read_indexed(Path::new(&path), &hash, max))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|reason| {
+            tracing::warn!(document = %id, path = %doc.source_path, %reason, "file not served");
+            ApiError::NotFound
+        })?;
     state.record(Event { action: "file".into(), caller: caller.name.clone(), documents: vec![id.clone()], status: 200, ..Event::default() })?;
     let name = DocumentView::from(doc).file_name;
     let mime = match name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase().as_str() {
@@ -557,6 +564,35 @@ async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPa
     };
     let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&name));
     Ok(([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+}
+
+/// The bytes of an indexed file, only while they are the bytes that were indexed (`hash`, the
+/// sha256 the indexer recorded) and never through a symbolic link. The access label belongs to
+/// the indexed content: whoever can write to a share could otherwise swap a public file for
+/// another (or for a link to a classified file) and have it served under the public label until
+/// the next nightly run. Errors say why, for the log; the caller answers 404 either way.
+fn read_indexed(path: &Path, hash: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+    use sha2::Digest;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open without following links: {e}"))?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > max_bytes {
+        return Err(format!("{} bytes, more than indexer.max_file_bytes", meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if hex::encode(sha2::Sha256::digest(&bytes)) != hash {
+        return Err("the file changed since it was indexed".into());
+    }
+    Ok(bytes)
 }
 
 fn percent_encode(s: &str) -> String {
@@ -724,23 +760,14 @@ async fn healthz() -> &'static str {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
     pub ready: bool,
-    pub generation: Option<u64>,
-    pub documents: usize,
-    pub passages: u64,
-    pub indexed_at: Option<String>,
 }
 
-/// Readiness: the model is loaded and the index (possibly empty) is open.
+/// Readiness: the model is loaded and the index (possibly empty) is open. It answers without a
+/// login, so it says nothing more: document and passage counts, classified ones included, are
+/// in `/metrics`, for operators.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Ready)))]
-async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
-    let gen = state.current();
-    Json(Ready {
-        ready: true,
-        generation: gen.as_ref().map(|g| g.id),
-        documents: gen.as_ref().map_or(0, |g| g.documents.len()),
-        passages: gen.as_ref().map_or(0, |g| g.num_passages()),
-        indexed_at: gen.as_ref().and_then(|g| g.state.finished_at.clone()),
-    })
+async fn readyz() -> Json<Ready> {
+    Json(Ready { ready: true })
 }
 
 #[derive(OpenApi)]
@@ -762,9 +789,14 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Prometheus metrics: request counts, latency histograms, index size and last index run.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// Prometheus metrics: request counts, latency histograms, index size and last index run. The
+/// counts include classified documents, so only a caller with the `operator` (or `auditor`)
+/// role may read them; Prometheus scrapes with such a user's bearer token.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format"), (status = 403, body = Problem)))]
+async fn metrics(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
+    if !caller.has_role("operator") && !caller.has_role("auditor") {
+        return Err(ApiError::Forbidden);
+    }
     let gen = state.current();
     let last_run = gen
         .as_ref()
@@ -777,7 +809,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         gen.as_ref().map_or(0, |g| g.num_passages()),
         last_run,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
 
 async fn track(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -799,10 +831,36 @@ async fn fallback() -> ApiError {
     ApiError::NotFound
 }
 
+/// Headers on every response: no content sniffing, no framing, scripts and styles only from the
+/// service itself, no referrer; API responses (results, answers, documents) are not cached.
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    if api {
+        h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The page's own files, and nothing else from the web folder (its tests and their tools
+/// stay unserved).
+pub const PAGE_FILES: [(&str, &str); 3] = [("/", "index.html"), ("/app.js", "app.js"), ("/style.css", "style.css")];
+
 /// The router with every endpoint and the page.
 pub fn router(state: Arc<AppState>) -> Router {
-    let web = tower_http::services::ServeDir::new(&state.web_dir);
-    Router::new()
+    let mut router = Router::new();
+    for (route, file) in PAGE_FILES {
+        router = router.route_service(route, tower_http::services::ServeFile::new(state.web_dir.join(file)));
+    }
+    router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -813,8 +871,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/documents/{id}", get(document))
         .route("/api/documents/{id}/file", get(document_file))
         .route("/api/{*rest}", axum::routing::any(fallback))
-        .fallback_service(web)
+        .fallback(fallback)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .with_state(state)

@@ -387,6 +387,10 @@ pub struct RunReport {
     pub moved: Vec<FileItem>,
     pub unchanged: Vec<FileItem>,
     pub failed: Vec<Failure>,
+    /// Files whose access label could not be read (also under `failed`): their documents were
+    /// removed from the index, and come back when the label is fixed.
+    #[serde(default)]
+    pub withheld: Vec<FileItem>,
     pub documents: usize,
     pub passages: usize,
     pub passages_written: usize,
@@ -576,7 +580,12 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
         let access = match ingest::access::resolve_access(root, path, &config.indexer.default_access) {
             Ok(a) => a,
             Err(e) => {
-                report.failed.push(Failure { path: key, reason: e.to_string() });
+                // Fail closed: an unreadable label (often a typo made while tightening one) must
+                // not leave the previous, possibly looser label in force. The file's documents
+                // leave the index until the label is fixed.
+                tracing::error!(path = %key, error = %e, "access label unreadable: the document is withheld from search until it is fixed");
+                report.failed.push(Failure { path: key.clone(), reason: format!("{e}; the document is withheld from search until the label is fixed") });
+                report.withheld.push(FileItem { path: key });
                 continue;
             }
         };
@@ -589,7 +598,8 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
     // Content hashes of files that disappeared: a new path with one of them is a move.
     let mut vanished: HashMap<(String, Access), (String, FileEntry)> = HashMap::new();
     for (path, entry) in &old_state.files {
-        if !seen.contains(path.as_str()) && !report.failed.iter().any(|f| &f.path == path) {
+        let kept_on_failure = report.failed.iter().any(|f| &f.path == path) && !report.withheld.iter().any(|w| &w.path == path);
+        if !seen.contains(path.as_str()) && !kept_on_failure {
             vanished.insert((entry.hash.clone(), entry.access.clone()), (path.clone(), entry.clone()));
         }
     }

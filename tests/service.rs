@@ -98,7 +98,12 @@ fn health_and_openapi() {
         assert!(spec["paths"].get(path).is_some(), "{path} documented");
     }
     post("ippan", "/api/search", json!({"query": "手数料"}));
-    let (status, metrics) = get("ippan", "/metrics");
+    // Counts (classified documents included) only for operators and auditors.
+    assert_eq!(get("ippan", "/metrics").0, 403);
+    assert_eq!(response(ureq::get(&format!("{}/metrics", service().base)).call()).0, 401);
+    let (status, ready) = response(ureq::get(&format!("{}/readyz", service().base)).call());
+    assert_eq!((status, ready), (200, json!({"ready": true})), "readyz says ready and nothing else");
+    let (status, metrics) = get("unyo", "/metrics");
     assert_eq!(status, 200);
     let text = metrics.as_str().expect("text");
     assert!(text.contains("shirabe_requests_total{route=\"/api/search\",status=\"200\"}"), "{text}");
@@ -381,4 +386,74 @@ fn sso_header_from_an_untrusted_peer_is_ignored_but_tokens_work() {
     assert_eq!(get_from("127.0.0.1", &s.base, &doc, &[("Authorization", "Bearer dev-jinji")]), 200);
     assert_eq!(get_from("127.0.0.2", &s.base, &doc, &[("Authorization", "Bearer dev-ippan"), ("X-Remote-User", "kanri")]), 404);
     assert_eq!(get_from("127.0.0.2", &s.base, &doc, &[("Authorization", "Bearer wrong"), ("X-Remote-User", "kanri")]), 401);
+}
+
+/// The file download serves the indexed bytes only: a public file swapped on the share for a
+/// link to a classified file, or for other content, is not served under the public label.
+#[test]
+fn a_file_swapped_after_indexing_is_not_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let share = tmp.path().join("share");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    let public = share.join("public.txt");
+    let original = "窓口の受付時間は午前8時30分から午後5時15分までとする。";
+    std::fs::write(&public, original).expect("write");
+    std::fs::write(share.join("secret.txt"), "機密の人事案。昇任候補者の名簿を添付する。").expect("write");
+    std::fs::write(share.join("secret.txt.access.toml"), "level = 3\n").expect("write");
+    let mut config = common::config();
+    config.index_dir = Some(tmp.path().join("index"));
+    config.users_file = Some(common::repo().join("fixtures/users.toml"));
+    common::index_all(&config, &[share.clone()]);
+    let base = common::start_service(config, tmp.path());
+    let id = doc_id_in(&std::fs::read_dir(tmp.path().join("index")).expect("index").flatten().map(|e| e.path()).find(|p| p.join("state.json").exists()).expect("generation"), "public.txt");
+    let fetch = |user: &str| match ureq::get(&format!("{base}/api/documents/{id}/file")).set("Authorization", &format!("Bearer dev-{user}")).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(s, _)) => (s, String::new()),
+        Err(e) => panic!("transport error: {e}"),
+    };
+    assert_eq!(fetch("ippan"), (200, original.to_string()));
+
+    std::fs::remove_file(&public).expect("rm");
+    std::os::unix::fs::symlink(share.join("secret.txt"), &public).expect("symlink");
+    for user in USERS {
+        let (status, body) = fetch(user);
+        assert_eq!(status, 404, "{user} got the file through a link: {body}");
+        assert!(!body.contains("機密"), "{user}: {body}");
+    }
+
+    std::fs::remove_file(&public).expect("rm");
+    std::fs::write(&public, "差し替えられた内容。").expect("write");
+    assert_eq!(fetch("kanri").0, 404, "changed content is not served under the indexed label");
+
+    std::fs::write(&public, original).expect("write");
+    assert_eq!(fetch("ippan"), (200, original.to_string()), "the indexed bytes are served again");
+}
+
+/// The service serves the page's own files and nothing else from the web folder (not its tests,
+/// which hold the development tokens, nor their tools), with headers that keep the page from
+/// being framed or fed sniffed content, and API responses uncached.
+#[test]
+fn only_the_page_is_served_with_security_headers() {
+    let base = &service().base;
+    for path in ["/", "/app.js", "/style.css"] {
+        let r = ureq::get(&format!("{base}{path}")).call().unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+        let csp = r.header("content-security-policy").unwrap_or_default().to_string();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+    }
+    for path in ["/tests/page.test.mjs", "/tests/package.json", "/tests/node_modules/playwright-core/package.json", "/index.html/../tests/page.test.mjs", "/%2e%2e/Cargo.toml", "/README.md"] {
+        match ureq::get(&format!("{base}{path}")).call() {
+            Ok(r) => panic!("{path} served: {}", r.status()),
+            Err(ureq::Error::Status(status, r)) => {
+                assert_eq!(status, 404, "{path}");
+                let body = r.into_string().unwrap_or_default();
+                assert!(!body.contains("dev-kanri"), "{path}: {body}");
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+    let r = ureq::post(&format!("{base}/api/search")).set("Authorization", "Bearer dev-ippan").send_json(json!({"query": "手数料"})).expect("search");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
 }

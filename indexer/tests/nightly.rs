@@ -175,6 +175,33 @@ fn bad_files_are_reported_and_lose_nothing() {
 }
 
 #[test]
+fn a_broken_access_label_withholds_the_document_until_it_is_fixed() {
+    let env = Env::new();
+    small_share(&env);
+    let share = env.source();
+    std::fs::write(share.join("secret.txt"), "人事異動の内示は、発令日の一週間前に行う。").expect("write");
+    std::fs::write(share.join("secret.txt.access.toml"), "level = 1\n").expect("write");
+    env.run(&[]);
+    let indexed = |env: &Env| signature(&env.state()).iter().any(|s| s.ends_with("secret.txt"));
+    assert!(indexed(&env));
+    // Tightening the label with a typo (level 3 meant) must not leave the old, looser label in
+    // force: the document leaves the index and the run says why.
+    for broken in ["level = 33\n", "level = \n", "levle = 3\n"] {
+        std::fs::write(share.join("secret.txt.access.toml"), broken).expect("write");
+        let report = env.run(&[]);
+        assert!(names(&report, "withheld").iter().any(|f| f.ends_with("secret.txt")), "{broken:?}: {report}");
+        assert!(names(&report, "failed").iter().any(|f| f.ends_with("secret.txt")), "{broken:?}: {report}");
+        assert!(!indexed(&env), "{broken:?}: the document is still searchable under its old label");
+    }
+    std::fs::write(share.join("secret.txt.access.toml"), "level = 3\n").expect("write");
+    let report = env.run(&[]);
+    assert!(names(&report, "withheld").is_empty(), "{report}");
+    assert!(indexed(&env), "the fixed label brings the document back: {report}");
+    let level = env.state()["documents"].as_object().expect("documents").values().find(|d| d["source_path"].as_str().unwrap_or_default().ends_with("secret.txt")).map(|d| d["access"]["level"].clone());
+    assert_eq!(level, Some(serde_json::json!(3)));
+}
+
+#[test]
 fn a_second_run_is_refused_while_the_lock_is_held() {
     use fs2::FileExt;
     use std::io::Write;

@@ -81,8 +81,20 @@ def passages(base, state):
 
 
 def readyz(base):
-    status, body = http(base, "GET", "/readyz", timeout=10)
-    return json.loads(body) if status == 200 else None
+    """The served generation and its counts, from /metrics (the token's user is an auditor):
+    /readyz answers without a login and says only whether the service is ready."""
+    status, body = http(base, "GET", "/metrics", timeout=10)
+    if status != 200:
+        return None
+    text = body.decode() if isinstance(body, bytes) else body
+    values = {}
+    for line in text.splitlines():
+        for key in ("generation", "documents", "passages"):
+            if line.startswith(f"shirabe_index_{key} "):
+                values[key] = int(float(line.split()[1]))
+    if values.get("generation") == 0:
+        values["generation"] = None
+    return values if len(values) == 3 else None
 
 
 def wait_served(base, generation, limit=30):
