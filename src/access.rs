@@ -103,6 +103,9 @@ impl Users {
             if !(1..=3).contains(&u.clearance) {
                 return Err(format!("user {}: clearance must be 1, 2 or 3", u.name));
             }
+            if u.groups.iter().any(|g| g.trim().is_empty() || g == crate::keyword::OPEN_GROUP) {
+                return Err(format!("user {}: a group name is empty or \"*\" (reserved for documents open to every group)", u.name));
+            }
             let caller = Caller { name: u.name.clone(), clearance: u.clearance, groups: u.groups, roles: u.roles };
             if let Some(hash) = u.token_sha256 {
                 let hash = hash.to_ascii_lowercase();
@@ -117,6 +120,14 @@ impl Users {
             }
         }
         Ok(Users { by_hash, by_name })
+    }
+
+    /// Users whose token is the published development token `dev-<name>` (as in
+    /// `fixtures/users.toml`): anyone who has read the project's README can use them.
+    pub fn development_tokens(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.by_name.keys().filter(|n| self.by_hash.contains_key(&token_hash(&format!("dev-{n}")))).cloned().collect();
+        names.sort();
+        names
     }
 
     /// The caller a bearer token belongs to.
@@ -181,6 +192,10 @@ mod tests {
         assert!(Users::parse("[[user]]\nname=\"a\"\ntoken_sha256=\"00\"\nclearance=1\n").is_err());
         let bad_level = format!("[[user]]\nname=\"a\"\ntoken_sha256=\"{}\"\nclearance=4\n", token_hash("x"));
         assert!(Users::parse(&bad_level).is_err());
+        let dev = format!("[[user]]\nname=\"a\"\ntoken_sha256=\"{}\"\nclearance=1\n[[user]]\nname=\"b\"\ntoken_sha256=\"{}\"\nclearance=1\n", token_hash("dev-a"), token_hash("s3cret"));
+        assert_eq!(Users::parse(&dev).expect("users").development_tokens(), vec!["a".to_string()]);
+        let star = format!("[[user]]\nname=\"a\"\ntoken_sha256=\"{}\"\nclearance=1\ngroups=[\"*\"]\n", token_hash("x"));
+        assert!(Users::parse(&star).is_err(), "a user in group * would match every open document's marker");
     }
 
     #[test]

@@ -73,6 +73,24 @@ struct Tail {
 pub struct AuditLog {
     dir: PathBuf,
     tail: Mutex<Tail>,
+    /// Holds an exclusive `flock` on `audit.lock` while the log is open: one writer per log, so
+    /// that two services on one data directory cannot each continue the chain from their own head.
+    _lock: File,
+}
+
+/// The last record's sequence number and hash as `audit.head` holds them.
+fn read_head(dir: &Path) -> Option<(u64, String)> {
+    let text = std::fs::read_to_string(dir.join(HEAD)).ok()?;
+    let mut parts = text.split_whitespace();
+    let seq = parts.next()?.parse().ok()?;
+    Some((seq, parts.next().unwrap_or_default().to_string()))
+}
+
+/// Whether the log's end (`last` record, whose `prev` link is `last_prev`, hash `last_hash`)
+/// agrees with the head: the same record, or — after a crash between writing a record and the
+/// head — the record right after the head's.
+fn agrees_with_head(head: &(u64, String), last: u64, last_hash: &str, last_prev: &str) -> bool {
+    (head.0 == last && (last == 0 || head.1 == last_hash)) || (head.0 + 1 == last && head.1 == last_prev)
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
@@ -87,11 +105,26 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 }
 
 impl AuditLog {
-    /// Opens (or creates) the log in `dir`, continuing the chain from its last record.
+    /// Opens (or creates) the log in `dir`, continuing the chain from its last record. Refuses
+    /// when another process (or another `AuditLog` in this one) has the log open, and when the
+    /// log does not end where `audit.head` says it does (records cut from the end, or the head
+    /// removed): starting would rewrite the head and erase the evidence.
     pub fn open(dir: &Path) -> Result<AuditLog> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let lock_path = dir.join("audit.lock");
+        let lock = open_append(&lock_path).map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+        {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: flock on a file descriptor this function owns; no memory is shared.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(Error::Audit(format!(
+                    "the audit log in {} is in use by another shirabe process; each service needs its own data directory (`--data-dir` or `SHIRABE_DATA_DIR`), or stop the other one first",
+                    dir.display()
+                )));
+            }
+        }
         let path = dir.join(LOG);
-        let (mut seq, mut hash) = (0, GENESIS.to_string());
+        let (mut seq, mut hash, mut prev) = (0, GENESIS.to_string(), GENESIS.to_string());
         if path.exists() {
             let f = File::open(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             for line in BufReader::new(f).lines() {
@@ -99,11 +132,24 @@ impl AuditLog {
                 if let Ok(r) = serde_json::from_str::<Record>(&line) {
                     seq = r.seq;
                     hash = r.hash;
+                    prev = r.prev;
                 }
             }
         }
+        let head = read_head(dir);
+        let consistent = match &head {
+            Some(h) => agrees_with_head(h, seq, &hash, &prev),
+            None => seq == 0,
+        };
+        if !consistent {
+            let head_says = head.map_or_else(|| "audit.head is missing".to_string(), |h| format!("audit.head names record {}", h.0));
+            return Err(Error::Audit(format!(
+                "the audit log in {} ends at record {seq} but {head_says}: records may have been cut from the end. Keep both files as evidence (`shirabe audit verify` names the first bad record), move them aside, and start again to begin a new log",
+                dir.display()
+            )));
+        }
         let file = open_append(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        Ok(AuditLog { dir: dir.to_path_buf(), tail: Mutex::new(Tail { file, seq, hash }) })
+        Ok(AuditLog { dir: dir.to_path_buf(), tail: Mutex::new(Tail { file, seq, hash }), _lock: lock })
     }
 
     pub fn path(&self) -> PathBuf {
@@ -155,6 +201,8 @@ pub enum VerifyError {
     Broken { line: usize, seq: u64 },
     #[error("the log ends at record {last} but audit.head names record {head}: records were cut from the end")]
     Truncated { last: u64, head: u64 },
+    #[error("the log has {last} records but audit.head is missing: records cut from the end could not be detected")]
+    HeadMissing { last: u64 },
     #[error("cannot read the audit log: {0}")]
     Io(String),
 }
@@ -164,6 +212,7 @@ pub fn verify(dir: &Path) -> std::result::Result<u64, VerifyError> {
     let path = dir.join(LOG);
     let text = std::fs::read_to_string(&path).map_err(|e| VerifyError::Io(format!("{}: {e}", path.display())))?;
     let mut prev = GENESIS.to_string();
+    let mut last_prev = GENESIS.to_string();
     let mut expected = 1;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -177,19 +226,15 @@ pub fn verify(dir: &Path) -> std::result::Result<u64, VerifyError> {
         if r.prev != prev {
             return Err(VerifyError::Broken { line: line_no, seq: r.seq });
         }
-        prev = r.hash;
+        last_prev = std::mem::replace(&mut prev, r.hash);
         expected += 1;
     }
     let last = expected - 1;
-    if let Ok(head) = std::fs::read_to_string(dir.join(HEAD)) {
-        let mut parts = head.split_whitespace();
-        let seq: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let hash = parts.next().unwrap_or_default();
-        if seq != last || (last > 0 && hash != prev) {
-            return Err(VerifyError::Truncated { last, head: seq });
-        }
+    match read_head(dir) {
+        Some(head) if !agrees_with_head(&head, last, &prev, &last_prev) => Err(VerifyError::Truncated { last, head: head.0 }),
+        None if last > 0 => Err(VerifyError::HeadMissing { last }),
+        _ => Ok(last),
     }
-    Ok(last)
 }
 
 #[cfg(test)]
@@ -243,6 +288,47 @@ mod tests {
             l.pop();
         });
         assert_eq!(verify(dir.path()), Err(VerifyError::Truncated { last: 4, head: 5 }));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_the_first_keeps_the_chain() {
+        let (dir, log) = log_with(2);
+        let second = AuditLog::open(dir.path());
+        assert!(second.as_ref().err().is_some_and(|e| e.to_string().contains("in use by another")), "{:?}", second.err());
+        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+        drop(log);
+        let reopened = AuditLog::open(dir.path()).expect("the lock goes with the first writer");
+        reopened.append(Event { action: "search".into(), caller: "b".into(), status: 200, ..Event::default() }).expect("append");
+        assert_eq!(verify(dir.path()), Ok(4));
+    }
+
+    #[test]
+    fn a_cut_tail_or_a_missing_head_stops_the_service_and_fails_verification() {
+        let (dir, log) = log_with(5);
+        drop(log);
+        rewrite(dir.path(), |l| {
+            l.truncate(3);
+        });
+        let err = AuditLog::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("ends at record 3") && err.contains("names record 5"), "{err}");
+        assert_eq!(verify(dir.path()), Err(VerifyError::Truncated { last: 3, head: 5 }), "the evidence is kept");
+
+        let (dir, log) = log_with(3);
+        drop(log);
+        std::fs::remove_file(dir.path().join(HEAD)).expect("rm head");
+        assert!(AuditLog::open(dir.path()).is_err());
+        assert_eq!(verify(dir.path()), Err(VerifyError::HeadMissing { last: 3 }));
+
+        // A crash between writing a record and the head leaves the head one behind: not a cut.
+        let (dir, log) = log_with(3);
+        let head = std::fs::read_to_string(dir.path().join(HEAD)).expect("head");
+        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+        drop(log);
+        std::fs::write(dir.path().join(HEAD), head).expect("old head");
+        assert_eq!(verify(dir.path()), Ok(4));
+        let log = AuditLog::open(dir.path()).expect("reopen after the crash");
+        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+        assert_eq!(verify(dir.path()), Ok(5));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum Error {
     Index(String),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The audit log cannot be written safely (another writer, a cut tail).
+    #[error("audit log: {0}")]
+    Audit(String),
     #[error("{context}: {source}")]
     Io { context: String, #[source] source: std::io::Error },
 }

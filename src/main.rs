@@ -320,7 +320,16 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
     }
     let users_file = config.users_file();
     let users = if users_file.exists() {
-        Users::load(&users_file)?
+        let users = Users::load(&users_file)?;
+        let dev = users.development_tokens();
+        if !dev.is_empty() {
+            tracing::warn!(
+                path = %users_file.display(),
+                users = ?dev,
+                "the users file holds the published development tokens (dev-<name>): anyone may log in as these users. For real use, give each user a secret token: `shirabe hash-token TOKEN` prints the token_sha256 to put in the users file (README, Configuration)"
+            );
+        }
+        users
     } else {
         tracing::warn!(path = %users_file.display(), "no users file: every /api request will be refused (401)");
         Users::default()
