@@ -66,6 +66,11 @@ fn read_rule(path: &Path) -> Result<Option<RuleFile>, IngestError> {
         if groups.iter().any(|g| g.trim().is_empty()) {
             return Err(err("groups contains an empty name".into()));
         }
+        // `*` is how the keyword index marks a document open to every group; as a label it
+        // would mean "everyone" on the keyword side and "nobody" on the vector side.
+        if groups.iter().any(|g| g.trim() == crate::keyword::OPEN_GROUP) {
+            return Err(err("groups contains \"*\", which is reserved: leave groups out to open a document to every group".into()));
+        }
     }
     Ok(Some(rule))
 }
@@ -201,6 +206,8 @@ mod tests {
             ("group = [\"a\"]", "unknown field"),
             ("level = \"high\"", "invalid type"),
             ("groups = [\"\"]", "empty"),
+            ("groups = [\"*\"]", "reserved"),
+            ("groups = [\"jinji\", \" * \"]", "reserved"),
         ] {
             dir.write("doc.txt.access.toml", body);
             let err = resolve_access(&dir.0, &dir.0.join("doc.txt"), &Access::default()).unwrap_err();
