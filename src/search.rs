@@ -161,23 +161,20 @@ pub fn fuse(config: &SearchConfig, keyword: &[KeywordHit], vector: &[VectorHit])
             }
         }
         Fusion::Zscore => {
-            let kz = zscores(keyword.iter().map(|h| h.score));
-            let vz = zscores(vector.iter().map(|h| h.score));
+            let (kz, kmin) = zscores(keyword.iter().map(|h| h.score));
+            let (vz, vmin) = zscores(vector.iter().map(|h| h.score));
             for (i, hit) in keyword.iter().enumerate() {
                 fused.entry(hit.passage_id.clone()).or_default().1 = Some(i + 1);
             }
             for (i, hit) in vector.iter().enumerate() {
                 fused.entry(hit.passage_id.clone()).or_default().2 = Some(i + 1);
             }
-            // A passage one side did not return gets that side's lowest score: it ranked below
-            // every candidate the side did return.
-            let floor = |z: &[f32]| z.iter().copied().fold(f32::INFINITY, f32::min);
-            let (kmin, vmin) = (floor(&kz), floor(&vz));
+            // A passage one side did not return gets that side's floor: it ranked below every
+            // candidate the side did return.
             for e in fused.values_mut() {
                 let k = e.1.map_or(kmin, |r| kz[r - 1]);
                 let v = e.2.map_or(vmin, |r| vz[r - 1]);
-                e.0 = config.keyword_weight * if k.is_finite() { k } else { 0.0 }
-                    + config.vector_weight * if v.is_finite() { v } else { 0.0 };
+                e.0 = config.keyword_weight * k + config.vector_weight * v;
             }
         }
     }
@@ -186,19 +183,21 @@ pub fn fuse(config: &SearchConfig, keyword: &[KeywordHit], vector: &[VectorHit])
     ranked
 }
 
-/// Scores as z-scores over the list: BM25 and cosine similarity have unrelated scales, and
-/// a z-score says how far a candidate stands out from the rest of its own side. A list of
-/// fewer than two distinct scores carries no spread, so its members get 1 (above the floor of
-/// 0 that a missing side would give).
-fn zscores(scores: impl Iterator<Item = f32>) -> Vec<f32> {
+/// Scores as z-scores over the list, with the floor a passage missing from the list gets (the
+/// lowest z-score). BM25 and cosine similarity have unrelated scales, and a z-score says how far
+/// a candidate stands out from the rest of its own side. A list without spread (one candidate,
+/// or all tied) gives its members 1 and the floor 0: being found still counts.
+fn zscores(scores: impl Iterator<Item = f32>) -> (Vec<f32>, f32) {
     let s: Vec<f32> = scores.collect();
     let n = s.len() as f32;
     let mean = s.iter().sum::<f32>() / n.max(1.0);
     let sd = (s.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n.max(1.0)).sqrt();
-    if sd <= f32::EPSILON {
-        return vec![1.0; s.len()];
+    if sd <= f32::EPSILON || !sd.is_finite() {
+        return (vec![1.0; s.len()], 0.0);
     }
-    s.iter().map(|x| (x - mean) / sd).collect()
+    let z: Vec<f32> = s.iter().map(|x| (x - mean) / sd).collect();
+    let floor = z.iter().copied().fold(f32::INFINITY, f32::min);
+    (z, floor)
 }
 
 /// Groups passage hits per document, keeping the rank order of each document's best passage.
@@ -404,6 +403,15 @@ mod tests {
         assert_eq!(x.1 .1, None);
         let c = fused.iter().find(|(id, _)| id == "c").expect("c fused");
         assert!(x.1 .0 > c.1 .0, "a vector-only best hit beats a passage last on both sides");
+    }
+
+    #[test]
+    fn zscore_fusion_counts_a_lone_keyword_hit() {
+        // One keyword hit has no spread, but being found still lifts it over the vector side's
+        // best passage that the keyword side did not find.
+        let k = kw(&[("only", 7.5)]);
+        let v = vec_hits(&[("x", 0.90), ("only", 0.85), ("y", 0.50)]);
+        assert_eq!(order(&fuse(&SearchConfig::default(), &k, &v))[0], "only");
     }
 
     #[test]
