@@ -527,6 +527,7 @@ async fn document(
     query: Result<axum::extract::Query<DocumentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DocumentResponse>, ApiError> {
     let axum::extract::Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let _slot = state.slot().await?;
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let filter = caller.filter();
     let doc = gen.documents.get(&id).filter(|d| filter.allows(&d.access)).ok_or(ApiError::NotFound)?;
@@ -547,7 +548,14 @@ async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPa
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
     let (path, hash, max) = (doc.source_path.clone(), doc.content_hash.clone(), state.config.indexer.max_file_bytes);
-    let bytes = tokio::task::spawn_blocking(move || read_indexed(Path::new(&path), &hash, max))
+    // A download holds a query slot while the file is read and hashed whole (at most
+    // indexer.max_file_bytes): the hash must match before the first byte is sent, and the
+    // slots bound how many files are in memory at once.
+    let slot = state.slot().await?;
+    let bytes = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        read_indexed(Path::new(&path), &hash, max)
+    })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|reason| {

@@ -457,3 +457,25 @@ fn only_the_page_is_served_with_security_headers() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
 }
+
+/// Document views and file downloads take a query slot like searches: with none free they wait
+/// `server.queue_timeout_secs` and get 503, instead of reading files without bound.
+#[test]
+fn documents_and_files_wait_for_a_query_slot() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let share = tmp.path().join("share");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    std::fs::write(share.join("note.txt"), "庁舎の開庁時間は午前8時30分からとする。").expect("write");
+    let mut config = common::config();
+    config.index_dir = Some(tmp.path().join("index"));
+    config.users_file = Some(common::repo().join("fixtures/users.toml"));
+    config.server.queue_timeout_secs = 1;
+    common::index_all(&config, &[share]);
+    let base = common::start_service_with_permits(config, tmp.path(), 0);
+    let generation = std::fs::read_dir(tmp.path().join("index")).expect("index").flatten().map(|e| e.path()).find(|p| p.join("state.json").exists()).expect("generation");
+    let id = doc_id_in(&generation, "note.txt");
+    for path in [format!("/api/documents/{id}"), format!("/api/documents/{id}/file")] {
+        let r = ureq::get(&format!("{base}{path}")).set("Authorization", "Bearer dev-ippan").call();
+        assert_eq!(response(r).0, 503, "{path} must wait for a slot");
+    }
+}

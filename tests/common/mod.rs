@@ -56,13 +56,19 @@ pub fn shared_dir(test: &str) -> Option<PathBuf> {
 /// Starts the service for `config` on a free loopback port in a background thread and returns
 /// its base URL once `/healthz` answers.
 pub fn start_service(config: Config, data: &std::path::Path) -> String {
+    start_service_with_permits(config, data, 16)
+}
+
+/// [`start_service`] with `permits` query slots (0: every request that needs one waits
+/// `server.queue_timeout_secs`, then gets 503).
+pub fn start_service_with_permits(config: Config, data: &std::path::Path, permits: usize) -> String {
     use std::sync::Arc;
     let analyzers = analyzers();
     let generation = shirabe::index::Generation::open_current(&config, &analyzers).expect("open the index").map(Arc::new);
     let state = Arc::new(shirabe::api::AppState {
         expander: shirabe::query::QueryExpander::builtin(),
         web_dir: repo().join("web"),
-        permits: Arc::new(tokio::sync::Semaphore::new(16)),
+        permits: Arc::new(tokio::sync::Semaphore::new(permits)),
         audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
         metrics: Default::default(),
