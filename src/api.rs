@@ -839,6 +839,33 @@ async fn fallback() -> ApiError {
     ApiError::NotFound
 }
 
+/// Refused and failed API requests are audited too (401, 403, 404 for a missing or hidden id,
+/// 400, 413, 429): an auditor sees who probed what, not only who succeeded. The record names the
+/// caller when the credentials identify one, else `anonymous` with the peer address, and holds
+/// the method and path (never a request body). Successful requests are recorded by their
+/// handlers, with their results.
+async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path().to_string();
+    if !path.starts_with("/api/") && path != "/metrics" {
+        return next.run(request).await;
+    }
+    let method = request.method().to_string();
+    let (mut parts, body) = request.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, &state).await.ok().map(|c| c.name);
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let response = next.run(axum::extract::Request::from_parts(parts, body)).await;
+    let status = response.status();
+    if status.is_client_error() {
+        let caller = caller.unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));
+        let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) { "denied" } else { "failed" };
+        let event = Event { action: action.into(), caller, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
+        if let Err(e) = state.audit.append(event) {
+            tracing::error!(error = %e, "cannot audit a refused request");
+        }
+    }
+    response
+}
+
 /// Headers on every response: no content sniffing, no framing, scripts and styles only from the
 /// service itself, no referrer; API responses (results, answers, documents) are not cached.
 async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -881,6 +908,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/{*rest}", axum::routing::any(fallback))
         .fallback(fallback)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit_failures))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))

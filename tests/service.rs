@@ -269,6 +269,17 @@ fn audit_records_requests_and_is_for_auditors_only() {
     assert_eq!(status, 200);
     let records = records.as_array().expect("records");
     assert!(records.iter().any(|r| r["caller"] == "zaimu" && r["query"] == "監査テスト用の検索"));
+    // Refusals are audited too: the 403 above, a wrong token, a hidden document's id.
+    let hidden = doc_id("jinji-hyoka-unyo-r6.txt");
+    assert_eq!(get("ippan", &format!("/api/documents/{hidden}")).0, 404);
+    let r = ureq::get(&format!("{}/api/documents/{hidden}", service().base)).set("Authorization", "Bearer not-a-token").call();
+    assert_eq!(response(r).0, 401);
+    let (_, records) = get("kanri", "/api/audit?n=1000");
+    let records = records.as_array().expect("records");
+    let has = |caller: &str, status: u64, path: &str| records.iter().any(|r| r["caller"].as_str().is_some_and(|c| c.starts_with(caller)) && r["status"] == status && r["query"].as_str().is_some_and(|q| q.ends_with(path)));
+    assert!(has("zaimu", 403, "/api/audit"), "the 403 is audited");
+    assert!(has("ippan", 404, &hidden), "the probe of a hidden id is audited");
+    assert!(has("anonymous", 401, &hidden), "the wrong token is audited");
     assert_eq!(shirabe::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
 }
 
