@@ -552,16 +552,14 @@ async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPa
     // indexer.max_file_bytes): the hash must match before the first byte is sent, and the
     // slots bound how many files are in memory at once.
     let slot = state.slot().await?;
-    let bytes = tokio::task::spawn_blocking(move || {
+    let read = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         read_indexed(Path::new(&path), &hash, max)
-    })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|reason| {
-            tracing::warn!(document = %id, path = %doc.source_path, %reason, "file not served");
-            ApiError::NotFound
-        })?;
+    });
+    let bytes = read.await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|reason| {
+        tracing::warn!(document = %id, path = %doc.source_path, %reason, "file not served");
+        ApiError::NotFound
+    })?;
     state.record(Event { action: "file".into(), caller: caller.name.clone(), documents: vec![id.clone()], status: 200, ..Event::default() })?;
     let name = DocumentView::from(doc).file_name;
     let mime = match name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase().as_str() {

@@ -4,8 +4,11 @@
 //! The chain makes tampering evident: editing a record changes its hash, removing or reordering
 //! records breaks the `prev` links or the sequence numbers, and the separate `audit.head` file
 //! (the last record's sequence number and hash, rewritten after every append) reveals records cut
-//! from the end. `shirabe audit verify` names the first bad record. The log holds questions that
-//! may be sensitive, so it is created with mode 0600 and served only to the auditor role.
+//! from the end. `shirabe audit verify` names the first bad record. One process writes a log (an
+//! exclusive lock on `audit.lock`), and a log that does not end where `audit.head` says is not
+//! continued: the service refuses to start rather than overwrite the evidence. The log holds
+//! questions that may be sensitive, so it is created with mode 0600 and served only to the
+//! auditor role.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
