@@ -141,8 +141,12 @@ impl Users {
     /// file. `None` means 401.
     pub fn identify(&self, auth: &AuthConfig, creds: &Credentials<'_>) -> Option<Caller> {
         if let Some(value) = creds.authorization {
-            let token = value.strip_prefix("Bearer ")?.trim();
-            return self.authenticate(token).cloned();
+            // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` too.
+            let (scheme, token) = value.trim_start().split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return None;
+            }
+            return self.authenticate(token.trim()).cloned();
         }
         auth.sso_header.as_ref()?;
         let name = creds.sso_user?.trim();
@@ -222,6 +226,14 @@ mod tests {
         assert_eq!(users.identify(&on, &bearer).map(|c| c.name), Some("svc".into()));
         let wrong = Credentials { authorization: Some("Bearer nope"), ..bearer };
         assert_eq!(users.identify(&on, &wrong), None);
+        for header in ["bearer svc-token", "BEARER  svc-token", "Bearer svc-token "] {
+            let c = Credentials { authorization: Some(header), ..bearer };
+            assert_eq!(users.identify(&on, &c).map(|c| c.name), Some("svc".into()), "{header:?}");
+        }
+        for header in ["Basic svc-token", "svc-token", "Bearer"] {
+            let c = Credentials { authorization: Some(header), ..bearer };
+            assert_eq!(users.identify(&on, &c), None, "{header:?}");
+        }
         // SSO looks users up by name, so a name may appear only once.
         assert!(Users::parse("[[user]]\nname=\"a\"\nclearance=1\n[[user]]\nname=\"a\"\nclearance=2\n").is_err(), "duplicate names");
     }

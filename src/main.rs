@@ -103,8 +103,12 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Print the sha256 of a bearer token, for the users file.
-    HashToken { token: String },
+    /// Print the sha256 of a bearer token, for the users file. The token is read from standard
+    /// input (one line), not from the command line, where `ps` and the shell history keep it.
+    HashToken {
+        /// Deprecated: the token as an argument (visible to `ps` and kept in shell history).
+        token: Option<String>,
+    },
     /// Setup helpers (called by `make setup`).
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -293,6 +297,20 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::HashToken { token } => {
+            let token = match token {
+                Some(t) => {
+                    eprintln!("warning: a token on the command line is visible to `ps` and kept in shell history; pipe it in instead: `shirabe hash-token < token.txt`");
+                    t
+                }
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("reading the token from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if token.is_empty() {
+                bail!("no token given: pipe one line with the token into `shirabe hash-token`");
+            }
             println!("{}", shirabe::access::token_hash(&token));
             Ok(())
         }
@@ -326,7 +344,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
             tracing::warn!(
                 path = %users_file.display(),
                 users = ?dev,
-                "the users file holds the published development tokens (dev-<name>): anyone may log in as these users. For real use, give each user a secret token: `shirabe hash-token TOKEN` prints the token_sha256 to put in the users file (README, Configuration)"
+                "the users file holds the published development tokens (dev-<name>): anyone may log in as these users. For real use, give each user a secret token: `shirabe hash-token < token.txt` prints the token_sha256 to put in the users file (README, Configuration)"
             );
         }
         users
