@@ -412,6 +412,8 @@ pub struct SearchResponse {
     pub page: usize,
     pub size: usize,
     pub results: Vec<DocumentResult>,
+    /// Milliseconds the service spent on the request (waiting for a slot included).
+    pub took_ms: u64,
 }
 
 fn validate_query(q: &str) -> Result<(), ApiError> {
@@ -430,13 +432,47 @@ fn validate_query(q: &str) -> Result<(), ApiError> {
     security(("bearer" = [])))]
 async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
     let Json(req) = body?;
+    run_search(state, caller, req).await
+}
+
+/// `GET /api/search?q=…` query string: the quick form of `POST /api/search` for a browser's
+/// address bar or curl (no filters).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// The question or keywords.
+    pub q: String,
+    #[serde(default = "one")]
+    pub page: usize,
+    #[serde(default = "ten")]
+    pub size: usize,
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// Search with the query in the URL (`GET /api/search?q=住民票&size=5`); the same results and
+/// rights as `POST /api/search` without filters.
+#[utoipa::path(get, path = "/api/search", params(SearchParams),
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn search_get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    params: Result<axum::extract::Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let axum::extract::Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    run_search(state, caller, SearchRequest { query: p.q, filters: Filters::default(), page: p.page, size: p.size, mode: p.mode }).await
+}
+
+async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) -> Result<Json<SearchResponse>, ApiError> {
+    let started = std::time::Instant::now();
     validate_query(&req.query)?;
     if req.size == 0 || req.size > MAX_PAGE_SIZE || req.page == 0 || req.page > 100 {
         return Err(ApiError::BadRequest(format!("size は 1〜{MAX_PAGE_SIZE}、page は 1〜100 です / size must be 1..={MAX_PAGE_SIZE} and page 1..=100")));
     }
     let filter = req.filters.to_filter(&caller)?;
     let Some(gen) = state.current() else {
-        return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new() }));
+        return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new(), took_ms: elapsed_ms(started) }));
     };
     let permit = state.slot().await?;
     let st = state.clone();
@@ -493,7 +529,11 @@ async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result
                 .collect(),
         })
         .collect();
-    Ok(Json(SearchResponse { total, page: req.page, size: req.size, results }))
+    Ok(Json(SearchResponse { total, page: req.page, size: req.size, results, took_ms: elapsed_ms(started) }))
+}
+
+fn elapsed_ms(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A document with its passages.
@@ -652,6 +692,8 @@ pub struct AnswerResponse {
     /// wrote were dropped by the support check, and why the extractive answer is shown if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generator: Option<crate::generate::GeneratorReport>,
+    /// Milliseconds the service spent on the request (waiting for a slot included).
+    pub took_ms: u64,
 }
 
 /// Answer a question from the passages the caller may see, citing each sentence, or abstain.
@@ -659,6 +701,7 @@ pub struct AnswerResponse {
     responses((status = 200, body = AnswerResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
+    let started = std::time::Instant::now();
     let Json(req) = body?;
     validate_query(&req.question)?;
     let filter = req.filters.to_filter(&caller)?;
@@ -720,6 +763,7 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
         sentences,
         citations,
         generator,
+        took_ms: elapsed_ms(started),
     }))
 }
 
@@ -779,7 +823,7 @@ async fn readyz() -> Json<Ready> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
-    paths(search, answer, document, document_file, audit_tail, healthz, readyz, metrics),
+    paths(search, search_get, answer, document, document_file, audit_tail, healthz, readyz, metrics),
     components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
     modifiers(&BearerAuth)
 )]
@@ -898,7 +942,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/api/search", post(search))
+        .route("/api/search", post(search).get(search_get))
         .route("/api/answer", post(answer))
         .route("/api/audit", get(audit_tail))
         .route("/api/documents/{id}", get(document))

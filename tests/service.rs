@@ -490,3 +490,24 @@ fn documents_and_files_wait_for_a_query_slot() {
         assert_eq!(response(r).0, 503, "{path} must wait for a slot");
     }
 }
+
+/// `GET /api/search?q=` gives the results of `POST /api/search` with the same rights, and
+/// both forms (and answers) say how long they took.
+#[test]
+fn search_by_get_matches_post_and_responses_carry_took_ms() {
+    let q = "住民票の写しの交付手数料";
+    let (status, posted) = post("ippan", "/api/search", json!({"query": q, "size": 5}));
+    assert_eq!(status, 200);
+    let url = format!("/api/search?q={}&size=5", "%E4%BD%8F%E6%B0%91%E7%A5%A8%E3%81%AE%E5%86%99%E3%81%97%E3%81%AE%E4%BA%A4%E4%BB%98%E6%89%8B%E6%95%B0%E6%96%99");
+    let (status, got) = get("ippan", &url);
+    assert_eq!(status, 200, "{got}");
+    let ids = |v: &Value| v["results"].as_array().expect("results").iter().map(|r| r["document"]["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&got), ids(&posted));
+    assert!(got["took_ms"].is_u64() && posted["took_ms"].is_u64(), "{got}");
+    let (_, answer) = post("ippan", "/api/answer", json!({"question": "住民票の写しの交付手数料はいくらですか"}));
+    assert!(answer["took_ms"].is_u64(), "{answer}");
+    assert_eq!(get("ippan", "/api/search?q=").0, 400, "an empty query is refused");
+    assert_eq!(get("ippan", "/api/search?query=x").0, 400, "an unknown parameter is refused");
+    let r = ureq::get(&format!("{}/api/search?q=x", service().base)).call();
+    assert_eq!(response(r).0, 401);
+}
