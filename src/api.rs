@@ -438,15 +438,22 @@ async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result
 /// `GET /api/search?q=…` query string: the quick form of `POST /api/search` for a browser's
 /// address bar or curl (no filters).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// The question or keywords.
+    #[param(required = true, min_length = 1, max_length = 1000)]
     pub q: String,
+    /// 1-based page number.
     #[serde(default = "one")]
+    #[param(required = false, minimum = 1, maximum = 100)]
     pub page: usize,
+    /// Documents per page (at most 50).
     #[serde(default = "ten")]
+    #[param(required = false, minimum = 1, maximum = 50)]
     pub size: usize,
     #[serde(default)]
+    #[param(required = false, inline)]
     pub mode: Mode,
 }
 

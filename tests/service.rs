@@ -97,6 +97,10 @@ fn health_and_openapi() {
     for path in ["/api/search", "/api/answer", "/api/documents/{id}", "/api/audit", "/metrics"] {
         assert!(spec["paths"].get(path).is_some(), "{path} documented");
     }
+    // The GET form documents its query string as the service checks it (the API fuzzer sends
+    // whatever the schema allows).
+    let q = spec["paths"]["/api/search"]["get"]["parameters"].as_array().expect("GET /api/search parameters").iter().find(|p| p["name"] == "q").cloned().expect("q");
+    assert_eq!((q["in"].as_str(), q["required"].as_bool(), q["schema"]["minLength"].as_u64()), (Some("query"), Some(true), Some(1)), "{q}");
     post("ippan", "/api/search", json!({"query": "手数料"}));
     // Counts (classified documents included) only for operators and auditors.
     assert_eq!(get("ippan", "/metrics").0, 403);
