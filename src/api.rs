@@ -416,8 +416,13 @@ pub struct SearchResponse {
     pub took_ms: u64,
 }
 
+/// A query must not be empty and may have at most [`MAX_QUERY_CHARS`] characters, as the
+/// OpenAPI schema says. A query of only spaces or control characters is accepted and finds
+/// nothing (an answer abstains): "whitespace" differs between Unicode tables, and a rule the
+/// schema cannot state exactly would reject requests that clients (and the API fuzzer) take as
+/// valid.
 fn validate_query(q: &str) -> Result<(), ApiError> {
-    if q.trim().is_empty() {
+    if q.is_empty() {
         return Err(ApiError::BadRequest("検索語を入力してください / The query is empty".into()));
     }
     if q.chars().count() > MAX_QUERY_CHARS {

@@ -240,6 +240,11 @@ fn limits_and_error_shapes() {
     let long = "あ".repeat(1001);
     assert_eq!(post("ippan", "/api/search", json!({"query": long})).0, 400);
     assert_eq!(post("ippan", "/api/search", json!({"query": ""})).0, 400);
+    // Only spaces or control characters: accepted, and nothing is found (an answer abstains).
+    let (status, blank) = post("ippan", "/api/search", json!({"query": " \u{3000}\u{b}"}));
+    assert_eq!((status, blank["total"].as_u64()), (200, Some(0)), "{blank}");
+    let (status, blank) = post("ippan", "/api/answer", json!({"question": "\t "}));
+    assert_eq!((status, blank["answerable"].as_bool()), (200, Some(false)), "{blank}");
     assert_eq!(post("ippan", "/api/search", json!({"query": "a", "size": 51})).0, 400);
     // JSON Schema counts 5.0 as an integer, so the OpenAPI document promises it is accepted.
     assert_eq!(post("ippan", "/api/search", json!({"query": "a", "size": 5.0, "page": 1.0})).0, 200);
