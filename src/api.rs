@@ -791,6 +791,7 @@ fn uuid_like() -> String {
 pub struct AuditQuery {
     /// How many of the latest records (at most 1000).
     #[serde(default = "hundred")]
+    #[param(required = false, minimum = 0, maximum = 1000)]
     pub n: usize,
 }
 
@@ -807,6 +808,9 @@ async fn audit_tail(State(state): State<Arc<AppState>>, caller: Caller, query: R
         return Err(ApiError::Forbidden);
     }
     let axum::extract::Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if q.n > 1000 {
+        return Err(ApiError::BadRequest("n は 0〜1000 です / n must be 0..=1000".into()));
+    }
     state.record(Event { action: "audit".into(), caller: caller.name.clone(), status: 200, ..Event::default() })?;
     let records = state.audit.tail(q.n.min(1000)).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(records))
