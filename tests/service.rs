@@ -408,6 +408,19 @@ fn sso_header_from_an_untrusted_peer_is_ignored_but_tokens_work() {
     assert_eq!(get_from("127.0.0.2", &s.base, &doc, &[("Authorization", "Bearer wrong"), ("X-Remote-User", "kanri")]), 401);
 }
 
+/// A service of its own over `share` (index and audit log under `dir`), with `permits` query
+/// slots; returns its base URL and the published generation's folder.
+fn own_service(dir: &std::path::Path, share: &std::path::Path, permits: usize, tweak: impl FnOnce(&mut shirabe::config::Config)) -> (String, PathBuf) {
+    let mut config = common::config();
+    config.index_dir = Some(dir.join("index"));
+    config.users_file = Some(common::repo().join("fixtures/users.toml"));
+    tweak(&mut config);
+    common::index_all(&config, &[share.to_path_buf()]);
+    let base = common::start_service_with_permits(config, dir, permits);
+    let generation = std::fs::read_dir(dir.join("index")).expect("index").flatten().map(|e| e.path()).find(|p| p.join("state.json").exists()).expect("generation");
+    (base, generation)
+}
+
 /// The file download serves the indexed bytes only: a public file swapped on the share for a
 /// link to a classified file, or for other content, is not served under the public label.
 #[test]
@@ -420,12 +433,8 @@ fn a_file_swapped_after_indexing_is_not_served() {
     std::fs::write(&public, original).expect("write");
     std::fs::write(share.join("secret.txt"), "機密の人事案。昇任候補者の名簿を添付する。").expect("write");
     std::fs::write(share.join("secret.txt.access.toml"), "level = 3\n").expect("write");
-    let mut config = common::config();
-    config.index_dir = Some(tmp.path().join("index"));
-    config.users_file = Some(common::repo().join("fixtures/users.toml"));
-    common::index_all(&config, &[share.clone()]);
-    let base = common::start_service(config, tmp.path());
-    let id = doc_id_in(&std::fs::read_dir(tmp.path().join("index")).expect("index").flatten().map(|e| e.path()).find(|p| p.join("state.json").exists()).expect("generation"), "public.txt");
+    let (base, generation) = own_service(tmp.path(), &share, 16, |_| {});
+    let id = doc_id_in(&generation, "public.txt");
     let fetch = |user: &str| match ureq::get(&format!("{base}/api/documents/{id}/file")).set("Authorization", &format!("Bearer dev-{user}")).call() {
         Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
         Err(ureq::Error::Status(s, _)) => (s, String::new()),
@@ -486,13 +495,7 @@ fn documents_and_files_wait_for_a_query_slot() {
     let share = tmp.path().join("share");
     std::fs::create_dir_all(&share).expect("mkdir");
     std::fs::write(share.join("note.txt"), "庁舎の開庁時間は午前8時30分からとする。").expect("write");
-    let mut config = common::config();
-    config.index_dir = Some(tmp.path().join("index"));
-    config.users_file = Some(common::repo().join("fixtures/users.toml"));
-    config.server.queue_timeout_secs = 1;
-    common::index_all(&config, &[share]);
-    let base = common::start_service_with_permits(config, tmp.path(), 0);
-    let generation = std::fs::read_dir(tmp.path().join("index")).expect("index").flatten().map(|e| e.path()).find(|p| p.join("state.json").exists()).expect("generation");
+    let (base, generation) = own_service(tmp.path(), &share, 0, |c| c.server.queue_timeout_secs = 1);
     let id = doc_id_in(&generation, "note.txt");
     for path in [format!("/api/documents/{id}"), format!("/api/documents/{id}/file")] {
         let r = ureq::get(&format!("{base}{path}")).set("Authorization", "Bearer dev-ippan").call();
