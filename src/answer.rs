@@ -256,6 +256,11 @@ pub struct Parts {
 }
 
 impl Parts {
+    /// The combined score with the (stretched) similarity `sim`.
+    fn score(&self, sim: f32) -> f32 {
+        SIM_WEIGHT * sim + self.cheap()
+    }
+
     fn cheap(&self) -> f32 {
         let rank_bonus = RANK_WEIGHT * (1.0 - self.rank as f32 / PASSAGES_READ as f32);
         COVER_WEIGHT * self.covered + CUE_WEIGHT * self.cue + rank_bonus
@@ -324,7 +329,7 @@ impl Answerer<'_> {
             .zip(&s_vecs)
             .map(|((c, parts), v)| {
                 let sim = stretch(cosine(&q_vec, v));
-                TracedSentence { passage_id: c.passage_id, text: c.text, parts, sim, score: SIM_WEIGHT * sim + parts.cheap() }
+                TracedSentence { passage_id: c.passage_id, text: c.text, parts, sim, score: parts.score(sim) }
             })
             .collect())
     }
@@ -362,8 +367,7 @@ impl Answerer<'_> {
             .iter()
             .zip(&s_vecs)
             .map(|(&i, v)| {
-                let sim = stretch(cosine(&q_vec, v));
-                (SIM_WEIGHT * sim + cheap[i], i)
+                (parts[i].score(stretch(cosine(&q_vec, v))), i)
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -254,6 +254,10 @@ mod tests {
         (dir, log)
     }
 
+    fn append_one(log: &AuditLog) {
+        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+    }
+
     fn rewrite(dir: &Path, f: impl FnOnce(&mut Vec<String>)) {
         let path = dir.join(LOG);
         let mut lines: Vec<String> = std::fs::read_to_string(&path).expect("read").lines().map(String::from).collect();
@@ -298,7 +302,7 @@ mod tests {
         let (dir, log) = log_with(2);
         let second = AuditLog::open(dir.path());
         assert!(second.as_ref().err().is_some_and(|e| e.to_string().contains("in use by another")), "{:?}", second.err());
-        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+        append_one(&log);
         drop(log);
         let reopened = AuditLog::open(dir.path()).expect("the lock goes with the first writer");
         reopened.append(Event { action: "search".into(), caller: "b".into(), status: 200, ..Event::default() }).expect("append");
@@ -325,12 +329,12 @@ mod tests {
         // A crash between writing a record and the head leaves the head one behind: not a cut.
         let (dir, log) = log_with(3);
         let head = std::fs::read_to_string(dir.path().join(HEAD)).expect("head");
-        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+        append_one(&log);
         drop(log);
         std::fs::write(dir.path().join(HEAD), head).expect("old head");
         assert_eq!(verify(dir.path()), Ok(4));
         let log = AuditLog::open(dir.path()).expect("reopen after the crash");
-        log.append(Event { action: "search".into(), caller: "a".into(), status: 200, ..Event::default() }).expect("append");
+        append_one(&log);
         assert_eq!(verify(dir.path()), Ok(5));
     }
 

@@ -80,7 +80,7 @@ def passages(base, state):
     return out
 
 
-def readyz(base):
+def served_index(base):
     """The served generation and its counts, from /metrics (the token's user is an auditor):
     /readyz answers without a login and says only whether the service is ready."""
     status, body = http(base, "GET", "/metrics", timeout=10)
@@ -100,11 +100,11 @@ def readyz(base):
 def wait_served(base, generation, limit=30):
     end = time.time() + limit
     while time.time() < end:
-        r = readyz(base)
+        r = served_index(base)
         if r and r.get("generation") == generation:
             return r
         time.sleep(0.2)
-    return readyz(base)
+    return served_index(base)
 
 
 class Poller(threading.Thread):
@@ -275,7 +275,7 @@ def main():
         except Exception as e:
             problems.append(f"after the re-run: {e}")
             n_gen, n_sig = None, None
-        served = wait_served(a.base, n_gen) if n_gen is not None else readyz(a.base)
+        served = wait_served(a.base, n_gen) if n_gen is not None else served_index(a.base)
         new_counts = (served["documents"], served["passages"]) if served else None
         if k_sig is not None and n_sig is not None and k_sig not in (prev_sig, n_sig):
             problems.append("the state after the kill is neither the previous nor the new state")
@@ -317,7 +317,7 @@ def main():
         srv = subprocess.Popen([os.path.join(os.path.dirname(a.indexer), "shirabe"), "serve", "--listen", f"127.0.0.1:{ref_port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             end = time.time() + 120
-            while time.time() < end and not readyz(ref_base):
+            while time.time() < end and not served_index(ref_base):
                 time.sleep(0.3)
             ref_p = passages(ref_base, ref_state)
             got_p = passages(a.base, got_state)

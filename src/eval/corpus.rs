@@ -121,6 +121,11 @@ pub struct TraceRow {
     pub has_span: bool,
 }
 
+/// A question's answer spans as they are compared (empty ones dropped).
+fn span_keys(q: &CorpusQuestion) -> Vec<String> {
+    q.answers.iter().map(|a| span_key(a)).filter(|a| !a.is_empty()).collect()
+}
+
 /// The text a span is compared in: NFKC, no whitespace.
 pub fn span_key(s: &str) -> String {
     s.nfkc().filter(|c| !c.is_whitespace()).collect()
@@ -177,7 +182,7 @@ pub fn evaluate_corpus(
         let mut row = judge(q, &asked, &gen, &corpus, ms);
         if opts.trace {
             let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
-            let spans: Vec<String> = q.answers.iter().map(|a| span_key(a)).filter(|a| !a.is_empty()).collect();
+            let spans = span_keys(q);
             let traced = asker.answerer.trace(&q.question, &asked.read, &title_of)?;
             row.trace = Some(
                 traced
@@ -235,7 +240,8 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
         joined.push_str(&s.text);
     }
     let joined = span_key(&joined);
-    let span_hit = answered && q.answers.iter().map(|a| span_key(a)).any(|a| !a.is_empty() && joined.contains(&a));
+    let spans = span_keys(q);
+    let span_hit = answered && spans.iter().any(|a| joined.contains(a));
     let file_of = |source_path: &str| Path::new(source_path).strip_prefix(corpus).map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| source_path.to_string());
     let mut doc_hit = false;
     let mut place_hit = false;
@@ -251,7 +257,6 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
             }
         }
     }
-    let spans: Vec<String> = q.answers.iter().map(|a| span_key(a)).filter(|a| !a.is_empty()).collect();
     let span_read = asked.read.iter().any(|h| {
         let text = span_key(&h.passage.text);
         spans.iter().any(|a| text.contains(a))
