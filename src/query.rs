@@ -12,9 +12,6 @@ use crate::error::{Error, Result};
 
 const BUILTIN_SYNONYMS: &str = include_str!("synonyms.toml");
 
-/// Eras with the Gregorian year of their first year (元年).
-const ERAS: &[(&str, i32)] = &[("令和", 2019), ("平成", 1989), ("昭和", 1926), ("大正", 1912), ("明治", 1868)];
-
 #[derive(Debug, Deserialize)]
 struct SynonymFile {
     #[serde(default)]
@@ -75,16 +72,14 @@ impl QueryExpander {
         let normalized = crate::analysis::prepare(question);
         let mut extra: Vec<String> = Vec::new();
         for cap in self.era_year.captures_iter(&normalized) {
-            let era = ERAS.iter().find(|(name, _)| *name == &cap[1]);
-            let n = if &cap[2] == "元" { Some(1) } else { cap[2].parse::<i32>().ok() };
-            if let (Some((_, first)), Some(n)) = (era, n) {
-                extra.push(format!("{}年", first + n - 1));
+            let n = if &cap[2] == "元" { Some(1) } else { cap[2].parse::<u32>().ok() };
+            if let Some(year) = n.and_then(|n| crate::text::era_year_to_western(&cap[1], n)) {
+                extra.push(format!("{year}年"));
             }
         }
         for cap in self.western_year.captures_iter(&normalized) {
             if let Ok(year) = cap[1].parse::<i32>() {
-                if let Some((name, first)) = ERAS.iter().find(|(_, first)| year >= *first) {
-                    let n = year - first + 1;
+                for (name, n) in crate::text::western_to_era_years(year) {
                     extra.push(if n == 1 { format!("{name}元年") } else { format!("{name}{n}年") });
                 }
             }
@@ -177,7 +172,9 @@ mod tests {
         let e = QueryExpander::without_synonyms();
         assert_eq!(e.expand("令和6年の手数料"), "令和6年の手数料 2024年");
         assert_eq!(e.expand("令和６年"), "令和６年 2024年");
-        assert_eq!(e.expand("2019年の通知"), "2019年の通知 令和元年");
+        // A year in which the era changed names both eras: early 2019 documents say 平成31年.
+        assert_eq!(e.expand("2019年の通知"), "2019年の通知 令和元年 平成31年");
+        assert_eq!(e.expand("平成32年度"), "平成32年度 2020年", "named before the era ended");
         assert_eq!(e.expand("平成元年"), "平成元年 1989年");
         assert_eq!(e.expand("1990年"), "1990年 平成2年");
         assert_eq!(e.expand("手数料"), "手数料");

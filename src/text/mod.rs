@@ -13,4 +13,4 @@ pub mod wareki;
 
 pub use normalize::normalize;
 pub use variants::to_shinjitai;
-pub use wareki::{era_year_to_western, find_dates, kanji_number, parse_date};
+pub use wareki::{era_year_to_western, find_dates, kanji_number, parse_date, western_to_era_years};

@@ -9,14 +9,22 @@
 use chrono::NaiveDate;
 use std::ops::Range;
 
-/// The eras since the Meiji restoration: (name, first western year, last valid era year).
-const ERAS: &[(&str, i32, u32)] = &[
-    ("令和", 2019, 999),
-    ("平成", 1989, 31),
-    ("昭和", 1926, 64),
-    ("大正", 1912, 15),
-    ("明治", 1868, 45),
+/// The eras since the Meiji restoration: name, first day (year, month, day) and last era year
+/// (`None`: the current era). The last day of one era is the first day of the next (昭和64年1月7日,
+/// then 平成元年1月8日; 大正15年12月25日 is also 昭和元年12月25日).
+const ERAS: &[(&str, (i32, u32, u32), Option<u32>)] = &[
+    ("令和", (2019, 5, 1), None),
+    ("平成", (1989, 1, 8), Some(31)),
+    ("昭和", (1926, 12, 25), Some(64)),
+    ("大正", (1912, 7, 30), Some(15)),
+    // 明治 dates before 明治6年 follow the lunar calendar; the era counts from the western year.
+    ("明治", (1868, 1, 1), Some(45)),
 ];
+
+/// Era years past an era's end that still name a date. Documents written before an era change
+/// name later dates in the old era (the consumption tax law's 平成三十一年十月一日, plans' targets
+/// for 平成42年): the western date is what they mean, so 平成32年4月1日 is 2020-04-01 (令和2年).
+const YEARS_PAST_END: u32 = 20;
 
 /// Spellings of the era names, with the era each stands for: kanji, the one-character
 /// ligatures (㋿ ㍻ ㍼ ㍽ ㍾) and the Latin initials used in 「R6.4.1」「H31.4.30」.
@@ -44,13 +52,33 @@ const ERA_SPELLINGS: &[(&str, &str)] = &[
 ];
 
 /// The western year of `year` in `era` (令和/平成/昭和/大正/明治), or `None` for an unknown era or
-/// a year outside it (平成32年 does not exist; 令和 has no end yet).
+/// a year the era cannot name (0, or more than [`YEARS_PAST_END`] past its last year: 平成32年
+/// is 2020, 平成99年 is no year).
 pub fn era_year_to_western(era: &str, year: u32) -> Option<i32> {
-    let (_, first, last) = ERAS.iter().find(|(name, _, _)| *name == era)?;
-    if year == 0 || year > *last {
+    let (_, (first, _, _), last) = ERAS.iter().find(|(name, _, _)| *name == era)?;
+    if year == 0 || last.is_some_and(|last| year > last + YEARS_PAST_END) {
         return None;
     }
     first.checked_add(i32::try_from(year).ok()? - 1)
+}
+
+/// The era years that name western `year`, newest era first: one for most years, two for the
+/// year an era changed (2019 is 令和元年 and 平成31年).
+pub fn western_to_era_years(year: i32) -> Vec<(&'static str, u32)> {
+    ERAS.iter()
+        .filter(|(_, (first, _, _), last)| year >= *first && last.is_none_or(|last| year < first + last as i32))
+        .filter_map(|(name, (first, _, _), _)| u32::try_from(year - first + 1).ok().map(|n| (*name, n)))
+        .collect()
+}
+
+/// Whether `date` can be written in `era`: not before the era began (令和元年4月1日 never
+/// existed, and which era was meant is unclear). Dates after its end are kept, see
+/// [`YEARS_PAST_END`].
+fn era_has_begun(era: &str, date: NaiveDate) -> bool {
+    ERAS.iter()
+        .find(|(name, _, _)| *name == era)
+        .and_then(|(_, (y, m, d), _)| NaiveDate::from_ymd_opt(*y, *m, *d))
+        .is_some_and(|first| date >= first)
 }
 
 /// Value of one digit character: ASCII, full-width, or kanji (〇/零 一 … 九, 壱 弐 参).
@@ -288,8 +316,10 @@ fn parse_at(s: &str, start: usize) -> Option<(usize, NaiveDate)> {
             let mut probe = Cursor { s, pos: e.pos };
             month_day(&mut probe, i64::from(west), true).map(|d| (probe.pos, d))
         };
-        if date.is_some() {
-            return date;
+        if let Some((end, date)) = date {
+            if era_has_begun(era, date) {
+                return Some((end, date));
+            }
         }
     }
 
@@ -382,9 +412,17 @@ mod tests {
         assert_eq!(era_year_to_western("昭和", 64), Some(1989));
         assert_eq!(era_year_to_western("大正", 15), Some(1926));
         assert_eq!(era_year_to_western("明治", 45), Some(1912));
-        assert_eq!(era_year_to_western("平成", 32), None);
+        assert_eq!(era_year_to_western("平成", 32), Some(2020), "named before the era ended");
+        assert_eq!(era_year_to_western("平成", 52), None);
+        assert_eq!(era_year_to_western("令和", 300), Some(2318));
         assert_eq!(era_year_to_western("令和", 0), None);
         assert_eq!(era_year_to_western("天平", 1), None);
+        assert_eq!(western_to_era_years(2024), [("令和", 6)]);
+        assert_eq!(western_to_era_years(2019), [("令和", 1), ("平成", 31)]);
+        assert_eq!(western_to_era_years(1989), [("平成", 1), ("昭和", 64)]);
+        assert_eq!(western_to_era_years(1926), [("昭和", 1), ("大正", 15)]);
+        assert_eq!(western_to_era_years(1990), [("平成", 2)]);
+        assert_eq!(western_to_era_years(1867), []);
     }
 
     #[test]
@@ -408,6 +446,31 @@ mod tests {
     }
 
     #[test]
+    fn era_boundaries() {
+        // The first and last days of each era.
+        assert_eq!(parse_date("昭和64年1月7日"), Some(d(1989, 1, 7)));
+        assert_eq!(parse_date("平成元年1月8日"), Some(d(1989, 1, 8)));
+        assert_eq!(parse_date("平成31年4月30日"), Some(d(2019, 4, 30)));
+        assert_eq!(parse_date("令和元年5月1日"), Some(d(2019, 5, 1)));
+        assert_eq!(parse_date("大正15年12月25日"), Some(d(1926, 12, 25)));
+        assert_eq!(parse_date("昭和元年12月25日"), Some(d(1926, 12, 25)));
+        assert_eq!(parse_date("明治45年7月30日"), Some(d(1912, 7, 30)));
+        assert_eq!(parse_date("大正元年7月30日"), Some(d(1912, 7, 30)));
+        // Before an era began: no such date.
+        assert_eq!(parse_date("令和元年4月1日"), None);
+        assert_eq!(parse_date("R1.4.30"), None);
+        assert_eq!(parse_date("平成元年1月7日"), None);
+        assert_eq!(parse_date("昭和元年12月24日"), None);
+        assert_eq!(parse_date("大正元年7月29日"), None);
+        // After an era ended: the date the document meant, which is in the next era.
+        assert_eq!(parse_date("平成31年5月1日"), Some(d(2019, 5, 1)));
+        assert_eq!(parse_date("平成三十一年十月一日"), Some(d(2019, 10, 1)));
+        assert_eq!(parse_date("平成32年4月1日"), Some(d(2020, 4, 1)));
+        assert_eq!(parse_date("昭和64年1月8日"), Some(d(1989, 1, 8)));
+        assert_eq!(parse_date("平成99年1月1日"), None);
+    }
+
+    #[test]
     fn parses_seireki() {
         assert_eq!(parse_date("2024年4月1日"), Some(d(2024, 4, 1)));
         assert_eq!(parse_date("２０２４年４月１日"), Some(d(2024, 4, 1)));
@@ -425,7 +488,7 @@ mod tests {
             "令和",
             "令和6年",
             "令和6年4月",
-            "平成32年1月1日",
+            "平成99年1月1日",
             "令和6年2月30日",
             "2024-13-01",
             "2024-02-30",
