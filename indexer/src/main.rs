@@ -1,7 +1,10 @@
 //! `shirabe-indexer`: the nightly run that brings the index in line with the shared folders.
 //!
-//! Exit status: 0 when the run finished (even if some files failed — they are in the report),
-//! 1 for fatal errors (configuration, lock held by another run, index unwritable).
+//! Exit status: 0 when the run finished and every file was read; 2 when it finished and some
+//! files failed (they are in the report, their previous versions stay searchable, and the new
+//! index is published all the same), so that a timer's `OnFailure=` or cron's mail can alert;
+//! 1 for fatal errors (configuration, lock held by another run, index unwritable), after which
+//! the service keeps the previous index.
 //!
 //! The run lock is taken first, before the dictionary and the model are loaded, so a second run
 //! started while one is going is refused at once.
@@ -15,7 +18,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shirabe::analysis::Analyzers;
 use shirabe::config::Config;
 use shirabe::embed::Embedder;
-use shirabe::index::{run_locked, RunLock, RunOptions};
+use shirabe::index::{run_locked, RunLock, RunOptions, RunReport};
+
+mod metrics;
 
 /// Index PDFs, circulars (HTML/Markdown/text), e-Gov law XML and minutes (JSONL) into the
 /// hybrid index. Unchanged files are skipped, deleted files removed, moved files not re-embedded.
@@ -32,6 +37,10 @@ struct Cli {
     /// Write the JSON run report here (it is also printed to stdout).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Write the run's figures here as a Prometheus textfile (for node_exporter's textfile
+    /// collector), replacing the file atomically; a fatal run leaves it untouched.
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
     /// Only report what would change.
     #[arg(long)]
     dry_run: bool,
@@ -50,13 +59,20 @@ fn main() {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
-    if let Err(err) = main_inner() {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+    match main_inner() {
+        Ok(report) if !report.failed.is_empty() => {
+            eprintln!("warning: {} file(s) failed; see \"failed\" in the report (exit status 2)", report.failed.len());
+            std::process::exit(2);
+        }
+        Ok(_) => {}
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn main_inner() -> Result<()> {
+fn main_inner() -> Result<RunReport> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = cli.data_dir {
@@ -96,6 +112,11 @@ fn main_inner() -> Result<()> {
         std::fs::write(path, &json).with_context(|| format!("writing the report to {}", path.display()))?;
     }
     println!("{json}");
+    if let (Some(path), false) = (&cli.metrics_file, cli.dry_run) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
+        let previous = std::fs::read_to_string(path).ok();
+        metrics::write(path, &metrics::render(&report, now.round(), previous.as_deref()))?;
+    }
     tracing::info!(
         added = report.added.len(),
         updated = report.updated.len(),
@@ -107,5 +128,5 @@ fn main_inner() -> Result<()> {
         seconds = report.seconds,
         "indexer run finished"
     );
-    Ok(())
+    Ok(report)
 }

@@ -41,10 +41,13 @@ impl Env {
             .arg(self.source());
         cmd
     }
+    /// Runs the indexer and checks its exit status: 0 for a clean run, 2 when files failed.
     fn run(&self, extra: &[&str]) -> Value {
         let out = self.command(extra).output().expect("run the indexer");
-        assert!(out.status.success(), "indexer failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("JSON report")
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        let failed = report["failed"].as_array().map_or(0, Vec::len);
+        assert_eq!(out.status.code(), Some(if failed == 0 { 0 } else { 2 }), "{failed} failed: {}", String::from_utf8_lossy(&out.stderr));
+        report
     }
     fn state(&self) -> Value {
         let current = std::fs::read_to_string(self.index().join("CURRENT")).expect("CURRENT");
@@ -95,8 +98,11 @@ fn signature(state: &Value) -> Vec<String> {
 fn incremental_runs_notice_changes_deletions_and_moves() {
     let env = Env::new();
     small_share(&env);
-    let first = env.run(&[]);
+    let metrics = env.tmp.path().join("shirabe_indexer.prom");
+    let first = env.run(&["--metrics-file", metrics.to_str().expect("utf-8 path")]);
     assert_eq!(names(&first, "added").len(), 3, "{first}");
+    let prom = std::fs::read_to_string(&metrics).expect("the metrics textfile");
+    assert!(prom.contains("shirabe_indexer_last_success_timestamp_seconds ") && prom.contains("shirabe_indexer_files{outcome=\"added\"} 3\n"), "{prom}");
     assert!(first["passages"].as_u64().unwrap_or(0) > 5);
 
     let again = env.run(&[]);
@@ -161,8 +167,12 @@ fn bad_files_are_reported_and_lose_nothing() {
     std::fs::write(share.join("label.txt"), "ラベルの壊れた文書。").expect("write");
     std::fs::write(share.join("label.txt.access.toml"), "level = 9\n").expect("write");
 
-    let report = env.run(&[]);
+    let metrics = env.tmp.path().join("shirabe_indexer.prom");
+    let report = env.run(&["--metrics-file", metrics.to_str().expect("utf-8 path")]);
     let failed = names(&report, "failed");
+    let prom = std::fs::read_to_string(&metrics).expect("the metrics textfile");
+    assert!(prom.contains(&format!("shirabe_indexer_files{{outcome=\"failed\"}} {}\n", failed.len())), "{prom}");
+    assert!(!prom.contains("last_success"), "a run with failures is no success: {prom}");
     for (name, _) in &bad {
         assert!(failed.iter().any(|f| f.ends_with(name)), "{name} not reported: {report}");
     }
@@ -361,7 +371,7 @@ fn a_file_over_the_memory_limit_fails_and_keeps_its_previous_version() {
     text.push_str("\n追記：メモリ上限の試験のための変更。\n");
     std::fs::write(&txt, text).expect("write");
     let out = env.command(&[]).env("SHIRABE_INDEXER__MAX_FILE_MEMORY_MIB", "256").output().expect("run the indexer");
-    assert!(out.status.success(), "a file over the limit is not fatal: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "a file over the limit fails the file, not the run: {}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let failure = report["failed"].as_array().expect("failed").iter().find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("memo.pdf"))).cloned();
     let reason = failure.as_ref().and_then(|f| f["reason"].as_str()).unwrap_or_default().to_string();

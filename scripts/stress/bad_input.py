@@ -323,6 +323,9 @@ def main():
     print()
     print(f"  {'file':<40} {'expect':<9} {'outcome':<9} reason")
     reported = accepted = wrong = 0
+    if not culprits and rc != (2 if failed else 0):
+        print(f"  exit status {rc} for a run with {len(failed)} failed files (2 expected when files failed, 0 otherwise)  <-- UNEXPECTED")
+        wrong += 1
     for name, data, expect, what in hostile:
         path = os.path.join(share, "hostile", name)
         if any(c[0] == name for c in culprits):
