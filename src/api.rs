@@ -413,6 +413,10 @@ pub struct SearchResponse {
     pub page: usize,
     pub size: usize,
     pub results: Vec<DocumentResult>,
+    /// Documents (of `total`) in which the keyword side found the query's words. 0 while
+    /// `total` is not means nothing matched the words and every result is only close in meaning
+    /// (the page says so); always 0 with `mode = vector`.
+    pub keyword_matches: usize,
     /// Milliseconds the service spent on the request (waiting for a slot included).
     pub took_ms: u64,
 }
@@ -485,7 +489,7 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
     }
     let filter = req.filters.to_filter(&caller)?;
     let Some(gen) = state.current() else {
-        return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new(), took_ms: elapsed_ms(started) }));
+        return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new(), keyword_matches: 0, took_ms: elapsed_ms(started) }));
     };
     let permit = state.slot().await?;
     let st = state.clone();
@@ -507,6 +511,7 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let total = docs.len();
+    let keyword_matches = docs.iter().filter(|(d, _)| d.passages.iter().any(|p| p.keyword_rank.is_some())).count();
     let shown: Vec<_> = docs.iter().skip((req.page - 1) * req.size).take(req.size).collect();
     state.record(Event {
         action: "search".into(),
@@ -542,7 +547,7 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
                 .collect(),
         })
         .collect();
-    Ok(Json(SearchResponse { total, page: req.page, size: req.size, results, took_ms: elapsed_ms(started) }))
+    Ok(Json(SearchResponse { total, page: req.page, size: req.size, results, keyword_matches, took_ms: elapsed_ms(started) }))
 }
 
 fn elapsed_ms(started: std::time::Instant) -> u64 {
@@ -876,7 +881,7 @@ async fn metrics(State(state): State<Arc<AppState>>, caller: Caller) -> Result<R
         gen.as_ref().map_or(0, |g| g.num_passages()),
         last_run,
     );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
 async fn track(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {

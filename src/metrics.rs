@@ -1,5 +1,6 @@
-//! Prometheus metrics of the service: request counts by route and status, latency histograms
-//! by route, and the served index (generation, documents, passages, time of the last run).
+//! Prometheus metrics of the service: the build, request counts by route and status code,
+//! latency histograms by route, and the served index (generation, documents, passages, time of
+//! the last run).
 //! The text format is small enough to write directly; no metrics registry is needed.
 
 use std::collections::BTreeMap;
@@ -41,34 +42,38 @@ impl Metrics {
         h.sum += secs;
     }
 
-    /// The Prometheus text exposition, with the index figures appended.
+    /// The Prometheus text exposition (names, units and labels as the ecosystem writes them;
+    /// HELP and TYPE on every metric), with the index figures appended.
     pub fn render(&self, generation: Option<u64>, documents: usize, passages: u64, last_run_unix: Option<i64>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP shirabe_requests_total HTTP requests by route and status.");
-        let _ = writeln!(out, "# TYPE shirabe_requests_total counter");
-        for ((route, status), n) in self.requests.lock().iter() {
-            let _ = writeln!(out, "shirabe_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        head(&mut out, "shirabe_build_info", "gauge", "The running build: always 1, with the version as a label.");
+        let _ = writeln!(out, "shirabe_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        head(&mut out, "shirabe_http_requests_total", "counter", "HTTP requests by route and status code.");
+        for ((route, code), n) in self.requests.lock().iter() {
+            let _ = writeln!(out, "shirabe_http_requests_total{{route=\"{route}\",code=\"{code}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP shirabe_request_seconds HTTP request latency by route.");
-        let _ = writeln!(out, "# TYPE shirabe_request_seconds histogram");
+        head(&mut out, "shirabe_http_request_duration_seconds", "histogram", "HTTP request latency by route.");
         for (route, h) in self.latency.lock().iter() {
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "shirabe_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}", h.counts[i]);
+                let _ = writeln!(out, "shirabe_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}", h.counts[i]);
             }
-            let _ = writeln!(out, "shirabe_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "shirabe_request_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-            let _ = writeln!(out, "shirabe_request_seconds_count{{route=\"{route}\"}} {}", h.count);
+            let _ = writeln!(out, "shirabe_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "shirabe_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+            let _ = writeln!(out, "shirabe_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
         }
-        let _ = writeln!(out, "# HELP shirabe_index_generation The index generation being served (0 = none).");
-        let _ = writeln!(out, "# TYPE shirabe_index_generation gauge");
-        let _ = writeln!(out, "shirabe_index_generation {}", generation.unwrap_or(0));
-        let _ = writeln!(out, "# TYPE shirabe_index_documents gauge");
-        let _ = writeln!(out, "shirabe_index_documents {documents}");
-        let _ = writeln!(out, "# TYPE shirabe_index_passages gauge");
-        let _ = writeln!(out, "shirabe_index_passages {passages}");
-        let _ = writeln!(out, "# HELP shirabe_index_last_run_timestamp_seconds When the served generation's indexer run finished.");
-        let _ = writeln!(out, "# TYPE shirabe_index_last_run_timestamp_seconds gauge");
-        let _ = writeln!(out, "shirabe_index_last_run_timestamp_seconds {}", last_run_unix.unwrap_or(0));
+        let gauges = [
+            ("shirabe_index_generation", "The index generation being served (0 = none).", generation.unwrap_or(0).to_string()),
+            ("shirabe_index_documents", "Documents in the served index.", documents.to_string()),
+            ("shirabe_index_passages", "Passages in the served index.", passages.to_string()),
+            ("shirabe_index_last_run_timestamp_seconds", "When the served generation's indexer run finished (Unix time; 0 = unknown).", last_run_unix.unwrap_or(0).to_string()),
+        ];
+        for (name, help, value) in gauges {
+            head(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
         out
     }
 }
@@ -84,10 +89,17 @@ mod tests {
         m.observe("/api/search", 200, Duration::from_millis(200));
         m.observe("/api/search", 400, Duration::from_millis(1));
         let text = m.render(Some(3), 10, 42, Some(1_700_000_000));
-        assert!(text.contains("shirabe_requests_total{route=\"/api/search\",status=\"200\"} 2"));
-        assert!(text.contains("shirabe_request_seconds_bucket{route=\"/api/search\",le=\"0.025\"} 2"));
-        assert!(text.contains("shirabe_request_seconds_bucket{route=\"/api/search\",le=\"+Inf\"} 3"));
+        assert!(text.contains("shirabe_http_requests_total{route=\"/api/search\",code=\"200\"} 2"), "{text}");
+        assert!(text.contains("shirabe_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"0.025\"} 2"), "{text}");
+        assert!(text.contains("shirabe_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("shirabe_index_passages 42"));
         assert!(text.contains("shirabe_index_generation 3"));
+        assert!(text.contains(&format!("shirabe_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+        // Every sample's metric family has HELP and TYPE.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).filter(|f| text.contains(&format!("# TYPE {f} histogram"))).unwrap_or(name);
+            assert!(text.contains(&format!("# HELP {family} ")) && text.contains(&format!("# TYPE {family} ")), "{family}");
+        }
     }
 }

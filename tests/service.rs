@@ -110,8 +110,8 @@ fn health_and_openapi() {
     let (status, metrics) = get("unyo", "/metrics");
     assert_eq!(status, 200);
     let text = metrics.as_str().expect("text");
-    assert!(text.contains("shirabe_requests_total{route=\"/api/search\",status=\"200\"}"), "{text}");
-    assert!(text.contains("shirabe_request_seconds_bucket{route=\"/api/search\""), "{text}");
+    assert!(text.contains("shirabe_http_requests_total{route=\"/api/search\",code=\"200\"}"), "{text}");
+    assert!(text.contains("shirabe_http_request_duration_seconds_bucket{route=\"/api/search\""), "{text}");
     assert!(!text.contains("shirabe_index_passages 0\n"), "{text}");
 }
 
@@ -125,6 +125,17 @@ fn search_finds_the_fee_circular_with_highlights() {
     assert!(top3.iter().any(|t| t.contains("住民票")), "{top3:?}");
     let snippet = results[0]["passages"][0]["snippet"].as_str().expect("snippet");
     assert!(snippet.contains("<mark>"), "{snippet}");
+    assert!(body["keyword_matches"].as_u64().unwrap_or(0) > 0, "{body}");
+}
+
+/// A query none of whose words is in any document still gets the documents closest in meaning
+/// (the vector side ranks everything), and the response says that nothing matched the words.
+#[test]
+fn a_query_without_keyword_matches_says_so() {
+    let (status, body) = post("ippan", "/api/search", json!({"query": "qxzvw jjkkpp"}));
+    assert_eq!(status, 200, "{body}");
+    assert!(body["total"].as_u64().unwrap_or(0) > 0, "the vector side still ranks documents: {body}");
+    assert_eq!(body["keyword_matches"], 0, "{body}");
 }
 
 #[test]

@@ -125,7 +125,9 @@ function renderResults(data) {
     list.appendChild(li);
   }
   $("results-section").hidden = false;
-  $("status").textContent = data.total ? `${data.total} 件の文書が見つかりました。` : "該当する文書は見つかりませんでした。";
+  $("status").textContent = !data.total ? "該当する文書は見つかりませんでした。"
+    : data.keyword_matches ? `${data.total} 件の文書が見つかりました。`
+    : `検索語に一致する文書はありませんでした。意味の近い文書 ${data.total} 件を参考に表示しています。`;
 }
 
 function renderAnswer(a) {
