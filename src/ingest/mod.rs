@@ -529,4 +529,16 @@ mod tests {
         assert_eq!(docs[0].doc_type, DocType::Circular);
         assert!(docs[0].sections.iter().any(|s| s.text.contains("標記について")));
     }
+
+    #[test]
+    fn iso_2022_jp_text_file() {
+        // Old mail-derived circulars: 7-bit JIS code, valid UTF-8 byte by byte.
+        let dir = TempDir::new("jis");
+        let (bytes, _, _) = encoding_rs::ISO_2022_JP.encode("事務連絡の送付について\n\n標記について、別添のとおり送付する。\n");
+        let p = dir.write("renraku.txt", bytes);
+        let docs = extract(&p, &ExtractOptions::default()).unwrap();
+        assert_eq!(docs[0].title, "事務連絡の送付について");
+        assert!(docs[0].sections.iter().any(|s| s.text.contains("別添のとおり送付する")));
+        assert!(!docs[0].sections.iter().any(|s| s.text.contains('\u{1b}') || s.text.contains("$B")), "no escape codes indexed");
+    }
 }

@@ -82,8 +82,9 @@ fn japanese_score(s: &str) -> i64 {
         .sum()
 }
 
-/// Decodes text: UTF-8 (with or without BOM), UTF-16 with BOM, else Shift-JIS (CP932) or
-/// EUC-JP, whichever decodes cleanly and reads more like Japanese. `None` when nothing fits.
+/// Decodes text: UTF-8 (with or without BOM), UTF-16 with BOM, 7-bit ISO-2022-JP, else
+/// Shift-JIS (CP932) or EUC-JP, whichever decodes cleanly and reads more like Japanese. `None`
+/// when nothing fits.
 pub(crate) fn decode_text(bytes: &[u8]) -> Option<String> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return String::from_utf8(rest.to_vec()).ok();
@@ -97,6 +98,13 @@ pub(crate) fn decode_text(bytes: &[u8]) -> Option<String> {
         return encoding_rs::UTF_16BE
             .decode_without_bom_handling_and_without_replacement(rest)
             .map(|s| s.into_owned());
+    }
+    // 7-bit ISO-2022-JP (JIS code, from old mail) is also valid UTF-8: its escape sequences
+    // into JIS X 0208 or the kana set must be looked for first.
+    if bytes.is_ascii() && [b"\x1b$B".as_slice(), b"\x1b$@", b"\x1b(I"].iter().any(|esc| bytes.windows(3).any(|w| w == *esc)) {
+        if let Some(text) = encoding_rs::ISO_2022_JP.decode_without_bom_handling_and_without_replacement(bytes) {
+            return Some(text.into_owned());
+        }
     }
     if let Ok(s) = std::str::from_utf8(bytes) {
         return Some(s.to_string());
@@ -142,5 +150,10 @@ mod tests {
         utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
         assert_eq!(decode_text(&utf16).as_deref(), Some(text));
         assert_eq!(decode_text(b"\x81\x7F\xFF\xFF\xA0"), None);
+        let (jis, _, _) = encoding_rs::ISO_2022_JP.encode(text);
+        assert!(jis.is_ascii() && jis.starts_with(b"\x1b$B"), "7-bit JIS code");
+        assert_eq!(decode_text(&jis).as_deref(), Some(text));
+        // ASCII without escape sequences stays as it is.
+        assert_eq!(decode_text(b"plain $B text").as_deref(), Some("plain $B text"));
     }
 }
