@@ -828,6 +828,26 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Who the caller is, as the users file says: the page shows the name and logs in with this.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    /// Highest 機密性 level the caller may see (1–3).
+    pub clearance: u8,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+/// The caller's own name, clearance, groups and roles. The page calls it to log in (and when a
+/// reload restores the session); it is audited as `login`, not as a search.
+#[utoipa::path(get, path = "/api/me",
+    responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    state.record(Event { action: "login".into(), caller: caller.name.clone(), status: 200, ..Event::default() })?;
+    Ok(Json(Me { name: caller.name, clearance: caller.clearance, groups: caller.groups, roles: caller.roles }))
+}
+
 /// Readiness and the served index.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
@@ -845,8 +865,8 @@ async fn readyz() -> Json<Ready> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
-    paths(search, search_get, answer, document, document_file, audit_tail, healthz, readyz, metrics),
-    components(schemas(SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
+    paths(search, search_get, answer, document, document_file, audit_tail, me, healthz, readyz, metrics),
+    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -975,6 +995,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/search", post(search).get(search_get))
         .route("/api/answer", post(answer))
         .route("/api/audit", get(audit_tail))
+        .route("/api/me", get(me))
         .route("/api/documents/{id}", get(document))
         .route("/api/documents/{id}/file", get(document_file))
         .route("/api/{*rest}", axum::routing::any(fallback))

@@ -281,6 +281,20 @@ fn limits_and_error_shapes() {
     assert_eq!(response(r).0, 413);
 }
 
+/// The page logs in with `/api/me`: the caller's own attributes, audited as a login (not as a
+/// search, which the page used to send to check a token).
+#[test]
+fn me_names_the_caller_and_is_audited_as_a_login() {
+    let (status, me) = get("zaimu", "/api/me");
+    assert_eq!(status, 200, "{me}");
+    assert_eq!((me["name"].as_str(), me["clearance"].as_u64()), (Some("zaimu"), Some(2)), "{me}");
+    let r = ureq::get(&format!("{}/api/me", service().base)).set("Authorization", "Bearer not-a-token").call();
+    assert_eq!(response(r).0, 401);
+    let (_, records) = get("kanri", "/api/audit?n=1000");
+    let records = records.as_array().expect("records");
+    assert!(records.iter().any(|r| r["caller"] == "zaimu" && r["action"] == "login" && r["query"].is_null()), "a login record without a query");
+}
+
 #[test]
 fn audit_records_requests_and_is_for_auditors_only() {
     post("zaimu", "/api/search", json!({"query": "監査テスト用の検索"}));

@@ -23,8 +23,9 @@ function dateLabel(iso) {
   return `${era[0]}${n === 1 ? "元" : n}年${m}月${d}日（${west}）`;
 }
 
-async function api(path, body) {
+async function api(path, body, signal) {
   const res = await fetch(path, {
+    signal,
     method: body ? "POST" : "GET",
     headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
@@ -56,6 +57,7 @@ function logout(message) {
   $("results").innerHTML = "";
   $("answer-body").innerHTML = "";
   $("doc-passages").innerHTML = "";
+  shownSearch = "";
   $("login-error").textContent = message || "";
   $("login-error").hidden = !message;
   $("token").focus();
@@ -63,8 +65,9 @@ function logout(message) {
 
 async function login(t) {
   token = t;
+  let me;
   try {
-    await api("/api/search", { query: "ログイン確認", size: 1 });
+    me = await api("/api/me");
   } catch (e) {
     if (e.message !== "unauthorized") { $("login-error").textContent = e.message; $("login-error").hidden = false; }
     return;
@@ -73,20 +76,61 @@ async function login(t) {
   $("login").hidden = true;
   $("app").hidden = false;
   $("who").hidden = false;
-  $("who-name").textContent = "ログイン中";
+  $("who-name").textContent = `${me.name} さん（機密性${me.clearance}まで）`;
   $("q").focus();
   route();
 }
 
+const PAGE_SIZE = 10;
+
+// The search in the URL (#q=…&page=2&types=law,circular&…), so reload, back and bookmarks work.
+function searchFromForm(page) {
+  const p = new URLSearchParams();
+  p.set("q", $("q").value.trim());
+  if (page > 1) p.set("page", String(page));
+  const types = [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
+  if (types.length) p.set("types", types.join(","));
+  if ($("f-issuer").value.trim()) p.set("issuer", $("f-issuer").value.trim());
+  if ($("f-from").value) p.set("from", $("f-from").value);
+  if ($("f-to").value) p.set("to", $("f-to").value);
+  if ($("f-asof").value) p.set("asof", $("f-asof").value);
+  if ($("f-all").checked) p.set("all", "1");
+  return p;
+}
+
+function formFromSearch(p) {
+  $("q").value = p.get("q") || "";
+  const types = (p.get("types") || "").split(",").filter(Boolean);
+  for (const c of document.querySelectorAll('input[name="doc-type"]')) c.checked = types.includes(c.value);
+  $("f-issuer").value = p.get("issuer") || "";
+  $("f-from").value = p.get("from") || "";
+  $("f-to").value = p.get("to") || "";
+  $("f-asof").value = p.get("asof") || "";
+  $("f-all").checked = p.get("all") === "1";
+  if (types.length || p.get("issuer") || p.get("from") || p.get("to") || p.get("asof") || p.get("all")) $("filters").open = true;
+}
+
 function filters() {
   const f = {};
-  if ($("f-type").value) f.doc_types = [$("f-type").value];
+  const types = [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
+  if (types.length) f.doc_types = types;
   if ($("f-issuer").value.trim()) f.issuers = [$("f-issuer").value.trim()];
   if ($("f-from").value) f.date_from = $("f-from").value;
   if ($("f-to").value) f.date_to = $("f-to").value;
   if ($("f-asof").value) f.as_of = $("f-asof").value;
   if ($("f-all").checked) f.all_versions = true;
   return f;
+}
+
+// "Copy citation" text: title, number, 条/項 or page.
+function citationText(title, number, anchor, page) {
+  return [title + (number ? `（${number}）` : ""), anchor, page ? `${page}ページ` : ""].filter(Boolean).join(" ");
+}
+
+// The original file and the copy button of a document (handled by the click listener below).
+function actionsHtml(docId, cite) {
+  return `<span class="actions"><button type="button" class="file-link" data-doc="${esc(docId)}">原本を開く</button>` +
+    `<button type="button" class="copy-cite" data-cite="${esc(cite)}">引用をコピー</button></span>`;
 }
 
 function docRef(r) {
@@ -119,12 +163,19 @@ function renderResults(data) {
   for (const r of data.results) {
     const li = document.createElement("li");
     const d = r.document;
-    li.innerHTML = `<a href="#doc=${encodeURIComponent(d.id)}&p=${r.passages[0] ? r.passages[0].passage_id.split("#").pop() : 0}" class="title">${esc(d.title)}</a>
+    const first = r.passages[0];
+    li.innerHTML = `<a href="#doc=${encodeURIComponent(d.id)}&p=${first ? first.passage_id.split("#").pop() : 0}" class="title">${esc(d.title)}</a>
       <p class="meta">${docMeta(d)}</p>${r.status && r.status.state !== "in_force" || (r.status && r.status.amended_by.length) ? statusHtml(r.status) : ""}` +
-      r.passages.map((p) => `<p class="snippet">${p.snippet}<span class="meta">（${esc(citeLabel(p)) || "本文"}）</span></p>`).join("");
+      r.passages.map((p) => `<p class="snippet">${p.snippet}<span class="meta">（${esc(citeLabel(p)) || "本文"}）</span></p>`).join("") +
+      actionsHtml(d.id, citationText(d.title, d.number, first && first.anchor, first && first.page));
     list.appendChild(li);
   }
   $("results-section").hidden = false;
+  const pages = Math.ceil(data.total / data.size);
+  $("pager").hidden = pages <= 1;
+  $("page-info").textContent = `${data.page} / ${pages} ページ`;
+  $("prev").disabled = data.page <= 1;
+  $("next").disabled = data.page >= pages;
   $("status").textContent = !data.total ? "該当する文書は見つかりませんでした。"
     : data.keyword_matches ? `${data.total} 件の文書が見つかりました。`
     : `検索語に一致する文書はありませんでした。意味の近い文書 ${data.total} 件を参考に表示しています。`;
@@ -140,25 +191,96 @@ function renderAnswer(a) {
     return;
   }
   body.innerHTML = "<p>" + a.sentences.map((s) => `${s.table_header ? `<span class="table-header">${esc(s.table_header)}</span><br>` : ""}${esc(s.text)}${s.citations.map((n) => `<a class="cite" href="${esc(a.citations[n - 1].link)}">[${n}]</a>`).join("")}`).join("") + "</p>" +
-    "<ol class=\"meta\">" + a.citations.map((c) => `<li><a href="${esc(c.link)}">${esc(c.title)}</a> ${esc([c.number, c.anchor, c.page ? c.page + "ページ" : ""].filter(Boolean).join("・"))}${c.status !== "in_force" ? ` <span class="badge ${esc(c.status)}">${esc(c.status_label)}</span>` : ""}</li>`).join("") + "</ol>";
+    "<ol class=\"meta\">" + a.citations.map((c) => `<li><a href="${esc(c.link)}">${esc(c.title)}</a> ${esc([c.number, c.anchor, c.page ? c.page + "ページ" : ""].filter(Boolean).join("・"))}${c.status !== "in_force" ? ` <span class="badge ${esc(c.status)}">${esc(c.status_label)}</span>` : ""}` +
+      actionsHtml(c.document_id, citationText(c.title, c.number, c.anchor, c.page)) + "</li>").join("") + "</ol>";
 }
 
-async function runSearch(ev) {
+// Submitting puts the search in the URL; route() runs it.
+function submitSearch(ev) {
   ev.preventDefault();
-  const q = $("q").value.trim();
+  if (!$("q").value.trim()) return;
+  $("status").textContent = "検索中…";
+  shownSearch = "";  // a resubmitted search runs again
+  goToSearch(1);
+}
+
+function goToSearch(page) {
+  const hash = "#" + searchFromForm(page).toString();
+  if (location.hash === hash) runSearch(searchFromForm(page)); else location.hash = hash;
+}
+
+// Only the latest search may write to the page: an earlier one still running is cancelled.
+let inFlight = null;
+// The search whose results are on the page (its URL parameters), and where to go back to from
+// a document.
+let shownSearch = "";
+let lastSearchHash = "";
+
+async function runSearch(params) {
+  const q = params.get("q") || "";
   if (!q) return;
+  if (inFlight) inFlight.abort();
+  const controller = new AbortController();
+  inFlight = controller;
+  const page = Math.max(1, Number(params.get("page")) || 1);
   showError("");
   $("doc").hidden = true;
   $("status").textContent = "検索中…";
-  const body = { query: q, filters: filters(), size: 10 };
+  $("search-button").disabled = true;
+  const body = { query: q, filters: filters(), size: PAGE_SIZE, page };
   try {
-    const [search, answer] = await Promise.allSettled([api("/api/search", body), api("/api/answer", { question: q, filters: body.filters })]);
+    // The answer does not change with the page: asked on the first page only.
+    const [search, answer] = await Promise.allSettled([
+      api("/api/search", body, controller.signal),
+      page === 1 ? api("/api/answer", { question: q, filters: body.filters }, controller.signal) : Promise.reject(new Error("not asked")),
+    ]);
+    if (controller.signal.aborted) return;
     if (search.status === "rejected") throw search.reason;
     renderResults(search.value);
     if (answer.status === "fulfilled") renderAnswer(answer.value); else $("answer").hidden = true;
+    shownSearch = params.toString();
+    lastSearchHash = "#" + shownSearch;
   } catch (e) {
-    if (e.message !== "unauthorized") { showError(e.message); $("status").textContent = ""; }
+    if (!controller.signal.aborted && e.message !== "unauthorized") { showError(e.message); $("status").textContent = ""; }
+  } finally {
+    if (inFlight === controller) { inFlight = null; $("search-button").disabled = false; }
   }
+}
+
+// Downloads a document's original file with the caller's token (a plain link would carry none).
+async function openFile(docId) {
+  try {
+    const res = await fetch(`/api/documents/${encodeURIComponent(docId)}/file`, { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(res.status === 404 ? "原本が見つかりません（更新・削除された可能性があります）。" : `原本を開けませんでした（${res.status}）。`);
+    const name = decodeURIComponent((res.headers.get("Content-Disposition") || "").match(/filename\*=UTF-8''([^;]+)/)?.[1] || "document");
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function copyCitation(button) {
+  const text = button.dataset.cite;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // Plain http on the office network is not a secure context: copy through a selection.
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "コピーしました";
+  setTimeout(() => { button.textContent = "引用をコピー"; }, 2000);
 }
 
 async function showDocument(id, ordinal) {
@@ -167,6 +289,7 @@ async function showDocument(id, ordinal) {
     const data = await api(`/api/documents/${encodeURIComponent(id)}${asOf ? `?as_of=${encodeURIComponent(asOf)}` : ""}`);
     $("doc-title").textContent = data.document.title;
     $("doc-meta").innerHTML = docMeta(data.document);
+    $("doc-actions").innerHTML = actionsHtml(data.document.id, citationText(data.document.title, data.document.number));
     $("doc-status").innerHTML = statusHtml(data.status);
     const chain = $("doc-chain");
     chain.innerHTML = data.chain.length > 1
@@ -195,13 +318,26 @@ async function showDocument(id, ordinal) {
 
 function route() {
   const m = location.hash.match(/^#doc=([^&]+)&p=(\d+)/);
-  if (m && token) showDocument(decodeURIComponent(m[1]), Number(m[2]));
-  else { $("doc").hidden = true; if ($("results").children.length) $("results-section").hidden = false; }
+  if (m && token) { showDocument(decodeURIComponent(m[1]), Number(m[2])); return; }
+  $("doc").hidden = true;
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (token && params.get("q") && params.toString() !== shownSearch) { formFromSearch(params); runSearch(params); return; }
+  // Back from a document to the search on the page: show it again without asking again.
+  if ($("results").children.length) $("results-section").hidden = false;
+  if ($("answer-body").children.length && !(Number(params.get("page")) > 1)) $("answer").hidden = false;
 }
 
 $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("token").value.trim()); });
 $("logout").addEventListener("click", () => logout("ログアウトしました。"));
-$("search-form").addEventListener("submit", runSearch);
-$("doc-close").addEventListener("click", () => { history.pushState("", "", location.pathname); route(); });
+$("search-form").addEventListener("submit", submitSearch);
+$("prev").addEventListener("click", () => goToSearch(Math.max(1, (Number(new URLSearchParams(location.hash.slice(1)).get("page")) || 1) - 1)));
+$("next").addEventListener("click", () => goToSearch((Number(new URLSearchParams(location.hash.slice(1)).get("page")) || 1) + 1));
+$("doc-close").addEventListener("click", () => { location.hash = lastSearchHash; });
+document.addEventListener("click", (ev) => {
+  const file = ev.target.closest(".file-link");
+  if (file) { openFile(file.dataset.doc); return; }
+  const copy = ev.target.closest(".copy-cite");
+  if (copy) copyCitation(copy);
+});
 window.addEventListener("hashchange", route);
 if (token) login(token); else logout("");

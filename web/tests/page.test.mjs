@@ -43,7 +43,7 @@ async function login(page, token) {
 async function ask(page, text) {
   await page.getByLabel("検索語または質問").fill(text);
   await page.keyboard.press("Enter");
-  await page.locator("#status").filter({ hasText: /件の文書|見つかりません/ }).waitFor();
+  await page.locator("#status").filter({ hasText: /件の文書|見つかりません|意味の近い文書/ }).waitFor();
 }
 
 await step("01-login-required", async (page) => {
@@ -133,6 +133,45 @@ await step("06-superseded-status-and-chain", async (page) => {
   await page.locator("#results > li").filter({ hasText: "未施行" }).first().waitFor();
   const fee = await page.locator("#results > li").filter({ hasText: "総務第12号" }).first().innerText();
   assert.ok(!fee.includes("廃止済み"), `the 令和2年 circular was still in force in 2023: ${fee}`);
+});
+
+await step("07-url-state-pages-types-file-citation", async (page) => {
+  await login(page, "dev-kanri");
+  assert.match(await page.locator("#who-name").innerText(), /kanri/, "the header names the user");
+  // The vector side ranks every document, so a broad question has more than one page.
+  await ask(page, "手数料");
+  await page.locator("#pager").waitFor({ state: "visible" });
+  assert.match(await page.locator("#page-info").innerText(), /^1 \/ \d+/);
+  await page.locator("#next").click();
+  await page.locator("#page-info").filter({ hasText: /^2 \// }).waitFor();
+  assert.match(page.url(), /[#&]q=%E6%89%8B%E6%95%B0%E6%96%99.*&page=2|page=2/, `the page is in the URL: ${page.url()}`);
+  const second = await page.locator("#results .title").allTextContents();
+  // Reload: the same search and page come back from the URL.
+  await page.reload();
+  await page.locator("#page-info").filter({ hasText: /^2 \// }).waitFor();
+  assert.equal(await page.getByLabel("検索語または質問").inputValue(), "手数料");
+  assert.deepEqual(await page.locator("#results .title").allTextContents(), second, "the same second page after a reload");
+  await page.goBack();
+  await page.locator("#page-info").filter({ hasText: /^1 \// }).waitFor();
+  await page.screenshot({ path: `${OUT}/07-pages.png`, fullPage: true });
+
+  // Two document types at once.
+  await page.locator("#filters summary").click();
+  await page.getByLabel("法令").check();
+  await page.getByLabel("告示").check();
+  await ask(page, "手数料");
+  assert.match(page.url(), /types=law%2Cnotice|types=law,notice/, page.url());
+  const metas = await page.locator("#results > li > p.meta").allInnerTexts();
+  assert.ok(metas.length > 0 && metas.every((m) => /^(法令|告示)/.test(m)), `only laws and notices: ${metas}`);
+
+  // The original file downloads with the user's token; the citation copies.
+  const download = page.waitForEvent("download");
+  await page.locator("#results .file-link").first().click();
+  assert.ok((await download).suggestedFilename().length > 0, "a file name");
+  const copy = page.locator("#results .copy-cite").first();
+  assert.ok((await copy.getAttribute("data-cite")).length > 0);
+  await copy.click();
+  await page.locator("#results .copy-cite").filter({ hasText: "コピーしました" }).first().waitFor();
 });
 
 await browser.close();
