@@ -174,6 +174,30 @@ await step("07-url-state-pages-types-file-citation", async (page) => {
   await page.locator("#results .copy-cite").filter({ hasText: "コピーしました" }).first().waitFor();
 });
 
+await step("08-keyboard-only", async (page) => {
+  await login(page, "dev-ippan");
+  // After login the question field has the focus: type, Enter.
+  await page.keyboard.type("住民票の写しの交付手数料");
+  await page.keyboard.press("Enter");
+  await page.locator("#status").filter({ hasText: /件の文書|意味の近い文書/ }).waitFor();
+  const focusIs = (sel) => page.evaluate((s) => document.activeElement && document.activeElement.matches(s), sel);
+  // Tab to the first result's title and open it with Enter.
+  let found = false;
+  for (let i = 0; i < 60 && !found; i++) { await page.keyboard.press("Tab"); found = await focusIs("#results a.title"); }
+  assert.ok(found, "a result title is reachable with Tab");
+  await page.keyboard.press("Enter");
+  await page.locator("#doc").waitFor({ state: "visible" });
+  assert.ok(await focusIs("#doc-passages li"), "the opened passage has the focus");
+  // Back to the results with Shift+Tab and Enter on 結果に戻る.
+  found = false;
+  for (let i = 0; i < 30 && !found; i++) { await page.keyboard.press("Shift+Tab"); found = await focusIs("#doc-close"); }
+  assert.ok(found, "結果に戻る is reachable with Shift+Tab");
+  await page.keyboard.press("Enter");
+  await page.locator("#results-section").waitFor({ state: "visible" });
+  assert.equal(await page.locator("#doc").isVisible(), false);
+  await page.screenshot({ path: `${OUT}/08-keyboard.png`, fullPage: true });
+});
+
 await browser.close();
 for (const r of results) console.log(r.join("  "));
 const failed = results.filter((r) => r[0] !== "ok").length;
