@@ -174,6 +174,58 @@ impl Users {
     }
 }
 
+/// Refused requests per client and minute before the client is refused outright (429).
+///
+/// Every refused request (401, 403, 404) is audited; a client that keeps guessing tokens or
+/// probing ids is, past `max` refusals in a minute, answered 429 without being looked at until the
+/// minute is over. Clients are told apart by caller name, or by peer address when the credentials
+/// name nobody. A fixed window per client is enough here: the limit only has to make guessing
+/// slow and the log short, not shape traffic (a keyed GCRA limiter such as `governor` cannot ask
+/// "is this client blocked" without spending a cell).
+pub struct FailureLimiter {
+    max: u32,
+    window: std::time::Duration,
+    clients: parking_lot::Mutex<HashMap<String, (std::time::Instant, u32)>>,
+}
+
+/// Clients remembered before expired windows are swept.
+const LIMITER_CLIENTS: usize = 10_000;
+
+impl FailureLimiter {
+    /// At most `max` refusals per client and `window` (`max` = 0: no limit).
+    pub fn new(max: u32, window: std::time::Duration) -> FailureLimiter {
+        FailureLimiter { max, window, clients: parking_lot::Mutex::new(HashMap::new()) }
+    }
+
+    /// How long `client` must wait, when it has used up its refusals.
+    pub fn blocked(&self, client: &str, now: std::time::Instant) -> Option<std::time::Duration> {
+        if self.max == 0 {
+            return None;
+        }
+        let clients = self.clients.lock();
+        let (start, count) = clients.get(client)?;
+        let end = *start + self.window;
+        (now < end && *count >= self.max).then(|| end - now)
+    }
+
+    /// Counts one refusal of `client`.
+    pub fn refused(&self, client: &str, now: std::time::Instant) {
+        if self.max == 0 {
+            return;
+        }
+        let mut clients = self.clients.lock();
+        if clients.len() >= LIMITER_CLIENTS {
+            let window = self.window;
+            clients.retain(|_, (start, _)| now < *start + window);
+        }
+        let entry = clients.entry(client.to_string()).or_insert((now, 0));
+        if now >= entry.0 + self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +299,26 @@ mod tests {
         assert!(f.allows(&Access { level: 1, groups: vec!["zaimu".into()] }));
         assert!(!f.allows(&Access { level: 3, groups: vec![] }));
         assert!(!f.allows(&Access { level: 1, groups: vec!["jinji".into()] }));
+    }
+
+    #[test]
+    fn refusals_past_the_limit_block_the_client_until_the_window_ends() {
+        let limiter = FailureLimiter::new(3, std::time::Duration::from_secs(60));
+        let t0 = std::time::Instant::now();
+        for i in 0..3 {
+            assert_eq!(limiter.blocked("anonymous@10.0.0.9", t0), None, "refusal {i}");
+            limiter.refused("anonymous@10.0.0.9", t0);
+        }
+        let wait = limiter.blocked("anonymous@10.0.0.9", t0 + std::time::Duration::from_secs(10));
+        assert_eq!(wait, Some(std::time::Duration::from_secs(50)));
+        assert_eq!(limiter.blocked("ippan", t0), None, "other clients are not affected");
+        assert_eq!(limiter.blocked("anonymous@10.0.0.9", t0 + std::time::Duration::from_secs(60)), None, "a new window");
+        limiter.refused("anonymous@10.0.0.9", t0 + std::time::Duration::from_secs(61));
+        assert_eq!(limiter.blocked("anonymous@10.0.0.9", t0 + std::time::Duration::from_secs(62)), None, "the count starts again");
+        let off = FailureLimiter::new(0, std::time::Duration::from_secs(60));
+        for _ in 0..10 {
+            off.refused("x", t0);
+        }
+        assert_eq!(off.blocked("x", t0), None, "0 turns the limit off");
     }
 }

@@ -282,6 +282,8 @@ pub struct Answerer<'a> {
     pub analyzers: &'a Analyzers,
     pub embedder: &'a Embedder,
     pub threshold: f32,
+    /// Whose entries of the embedder's cache the answer uses (see `Retriever::cache_scope`).
+    pub cache_scope: &'a str,
 }
 
 /// The parts of a candidate sentence's score other than embedding similarity.
@@ -360,9 +362,9 @@ impl Answerer<'_> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let q_vec = self.embedder.embed_query(question)?;
+        let q_vec = self.embedder.embed_query(question, self.cache_scope)?;
         let texts: Vec<String> = candidates.iter().map(Candidate::scored_text).collect();
-        let s_vecs = self.embedder.embed_sentences(&texts)?;
+        let s_vecs = self.embedder.embed_sentences(&texts, self.cache_scope)?;
         Ok(candidates
             .into_iter()
             .zip(parts)
@@ -400,9 +402,9 @@ impl Answerer<'_> {
             let bound = cheap.iter().fold(0.0f32, |a, &b| a.max(b)) + SIM_WEIGHT;
             return Ok(abstain(bound));
         }
-        let q_vec = self.embedder.embed_query(question)?;
+        let q_vec = self.embedder.embed_query(question, self.cache_scope)?;
         let texts: Vec<String> = live.iter().map(|&i| candidates[i].scored_text()).collect();
-        let s_vecs = self.embedder.embed_sentences(&texts)?;
+        let s_vecs = self.embedder.embed_sentences(&texts, self.cache_scope)?;
         let mut scored: Vec<(f32, usize)> = live
             .iter()
             .zip(&s_vecs)

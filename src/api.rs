@@ -54,6 +54,8 @@ pub struct AppState {
     pub generation: RwLock<Option<Arc<Generation>>>,
     /// Where the page's files are read from; `None`: the copies built into the binary.
     pub web_dir: Option<PathBuf>,
+    /// Refused requests per client (`server.max_refusals_per_minute`).
+    pub refusals: crate::access::FailureLimiter,
     /// Bounds concurrent retrievals (see [`query_permits`]); a request waits for one for at most
     /// `server.queue_timeout_secs`, then gets 503.
     pub permits: Arc<Semaphore>,
@@ -117,11 +119,17 @@ pub enum ApiError {
     BadRequest(String),
     TooLarge,
     Busy,
+    /// Too many refused requests from this client; retry after the seconds given.
+    TooManyRefusals(u64),
     Internal(String),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match self {
+            ApiError::TooManyRefusals(secs) => Some(secs),
+            _ => None,
+        };
         let (status, kind, title, detail) = match self {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -154,6 +162,12 @@ impl IntoResponse for ApiError {
                 "混雑しています / Busy",
                 "しばらくしてから再度お試しください。 / Too many requests in progress; retry shortly.".to_string(),
             ),
+            ApiError::TooManyRefusals(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-refusals",
+                "拒否されたリクエストが多すぎます / Too many refused requests",
+                format!("{secs} 秒後に再度お試しください。 / Too many refused requests from this client; retry in {secs} s."),
+            ),
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "request failed");
                 (
@@ -172,6 +186,9 @@ impl IntoResponse for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+        }
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         response
     }
@@ -493,11 +510,11 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
     };
     let permit = state.slot().await?;
     let st = state.clone();
-    let (query, mode) = (req.query.clone(), req.mode);
+    let (query, mode, who) = (req.query.clone(), req.mode, caller.name.clone());
     let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
     let docs = tokio::task::spawn_blocking(move || -> crate::Result<Vec<(crate::search::DocumentHit, StatusView)>> {
         let _permit = permit;
-        let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander };
+        let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander, cache_scope: &who };
         let mut docs = retriever.documents(&gen, &query, &filter, mode, 3)?;
         if !all_versions {
             docs = crate::search::prefer_in_force(&gen, docs, as_of, &filter);
@@ -726,14 +743,14 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
     let gen = state.current();
     let permit = state.slot().await?;
     let st = state.clone();
-    let question = req.question.clone();
+    let (question, who) = (req.question.clone(), caller.name.clone());
     let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
     let (hits, answer, generator) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
         let _permit = permit;
         let Some(gen) = gen else { return Ok((Vec::new(), None, None)) };
         let asker = crate::ask::Asker {
-            retriever: Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander },
-            answerer: Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold },
+            retriever: Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander, cache_scope: &who },
+            answerer: Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold, cache_scope: &who },
             generator: st.generator.as_ref(),
         };
         let asked = asker.ask(&gen, &question, &filter, as_of, all_versions)?;
@@ -927,7 +944,8 @@ async fn fallback() -> ApiError {
 /// 400, 413, 429): an auditor sees who probed what, not only who succeeded. The record names the
 /// caller when the credentials identify one, else `anonymous` with the peer address, and holds
 /// the method and path (never a request body). Successful requests are recorded by their
-/// handlers, with their results.
+/// handlers, with their results. A client refused more than `server.max_refusals_per_minute`
+/// times in a minute gets 429 for the rest of it (see [`crate::access::FailureLimiter`]).
 async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = request.uri().path().to_string();
     if !path.starts_with("/api/") && path != "/metrics" {
@@ -937,11 +955,19 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
     let (mut parts, body) = request.into_parts();
     let caller = Caller::from_request_parts(&mut parts, &state).await.ok().map(|c| c.name);
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let response = next.run(axum::extract::Request::from_parts(parts, body)).await;
+    let client = caller.unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));
+    let now = std::time::Instant::now();
+    let response = match state.refusals.blocked(&client, now) {
+        Some(wait) => ApiError::TooManyRefusals(wait.as_secs().max(1)).into_response(),
+        None => next.run(axum::extract::Request::from_parts(parts, body)).await,
+    };
     let status = response.status();
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+        state.refusals.refused(&client, now);
+    }
     if status.is_client_error() {
-        let caller = caller.unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));
-        let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) { "denied" } else { "failed" };
+        let caller = client;
+        let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) { "denied" } else { "failed" };
         let event = Event { action: action.into(), caller, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
         if let Err(e) = state.audit.append(event) {
             tracing::error!(error = %e, "cannot audit a refused request");

@@ -93,6 +93,9 @@ pub struct ServerConfig {
     pub max_concurrent_queries: usize,
     /// How long a request may wait in line before it gets 503 with `Retry-After`.
     pub queue_timeout_secs: u64,
+    /// Refused requests (401, 403, 404) per client and minute before the client gets 429 for
+    /// the rest of the minute; 0 = no limit.
+    pub max_refusals_per_minute: u32,
     /// A folder with the page's files (`index.html`, `app.js`, `style.css`) to serve instead of
     /// the copies built into the binary; for working on the page without rebuilding.
     pub web_dir: Option<PathBuf>,
@@ -100,7 +103,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5, max_concurrent_queries: 0, queue_timeout_secs: 20, web_dir: None }
+        ServerConfig { listen: "127.0.0.1:8080".into(), worker_threads: 0, reload_interval_secs: 5, max_concurrent_queries: 0, queue_timeout_secs: 20, max_refusals_per_minute: 60, web_dir: None }
     }
 }
 

@@ -6,6 +6,7 @@
 //! `passage: ` for indexed text; [`Embedder`] adds them so callers cannot forget.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use fastembed::{InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
@@ -42,11 +43,15 @@ fn load_ort(library: &Path) -> Result<()> {
 pub struct Embedder {
     model: Mutex<TextEmbedding>,
     batch_size: usize,
-    /// Vectors of recent questions and answer sentences, by their full model input. Officials
-    /// ask the same questions, and answers read the sentences of the same popular passages,
-    /// again and again; the model is deterministic, so a cached vector is the vector. Bulk
-    /// passage embedding by the indexer bypasses the cache.
-    cache: Mutex<lru::LruCache<String, Vec<f32>>>,
+    /// Vectors of recent questions and answer sentences, by cache scope and full model input.
+    /// Officials ask the same questions, and answers read the sentences of the same popular
+    /// passages, again and again; the model is deterministic, so a cached vector is the vector.
+    /// The service scopes entries by caller: with one shared cache, a caller could tell from the
+    /// response time whether someone else had asked a question. Bulk passage embedding by the
+    /// indexer bypasses the cache.
+    cache: Mutex<lru::LruCache<(String, String), Vec<f32>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// Vectors kept in the cache: 16,384 × 384 floats ≈ 25 MiB.
@@ -81,18 +86,24 @@ impl Embedder {
             reason: e.to_string(),
         })?;
         let cache = lru::LruCache::new(std::num::NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN));
-        Ok(Embedder { model: Mutex::new(model), batch_size: batch_size.max(1), cache: Mutex::new(cache) })
+        Ok(Embedder { model: Mutex::new(model), batch_size: batch_size.max(1), cache: Mutex::new(cache), hits: AtomicU64::new(0), misses: AtomicU64::new(0) })
     }
 
-    /// Embeds a question (adds `query: `); cached.
-    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
-        let mut out = self.run_cached(vec![format!("query: {query}")])?;
+    /// Embeds a question (adds `query: `); cached under `scope` (the caller's name in the
+    /// service, `""` in tools).
+    pub fn embed_query(&self, query: &str, scope: &str) -> Result<Vec<f32>> {
+        let mut out = self.run_cached(vec![format!("query: {query}")], scope)?;
         out.pop().ok_or_else(|| Error::Embedding("the model returned no vector".into()))
     }
 
-    /// Embeds answer candidate sentences (adds `passage: `); cached.
-    pub fn embed_sentences<S: AsRef<str>>(&self, sentences: &[S]) -> Result<Vec<Vec<f32>>> {
-        self.run_cached(sentences.iter().map(|p| format!("passage: {}", p.as_ref())).collect())
+    /// Embeds answer candidate sentences (adds `passage: `); cached under `scope`.
+    pub fn embed_sentences<S: AsRef<str>>(&self, sentences: &[S], scope: &str) -> Result<Vec<Vec<f32>>> {
+        self.run_cached(sentences.iter().map(|p| format!("passage: {}", p.as_ref())).collect(), scope)
+    }
+
+    /// Cache lookups that found their vector, and those that had to run the model.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
     /// Forgets every cached vector (benchmarks measure cold queries with it).
@@ -100,19 +111,21 @@ impl Embedder {
         self.cache.lock().clear();
     }
 
-    fn run_cached(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>> {
+    fn run_cached(&self, inputs: Vec<String>, scope: &str) -> Result<Vec<Vec<f32>>> {
         let mut out: Vec<Option<Vec<f32>>> = {
             let mut cache = self.cache.lock();
-            inputs.iter().map(|i| cache.get(i).cloned()).collect()
+            inputs.iter().map(|i| cache.get(&(scope.to_string(), i.clone())).cloned()).collect()
         };
         let missing: Vec<String> = inputs.iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(i, _)| i.clone()).collect();
+        self.hits.fetch_add((inputs.len() - missing.len()) as u64, Ordering::Relaxed);
+        self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
         if !missing.is_empty() {
             let fresh = self.run(missing.clone())?;
             let mut cache = self.cache.lock();
             let mut fresh_iter = missing.into_iter().zip(fresh);
             for slot in out.iter_mut().filter(|v| v.is_none()) {
                 let (input, v) = fresh_iter.next().ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))?;
-                cache.put(input, v.clone());
+                cache.put((scope.to_string(), input), v.clone());
                 *slot = Some(v);
             }
         }

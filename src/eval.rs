@@ -162,7 +162,7 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     let (gen, passages) = (&index.gen, index.passages);
     let index_seconds = started.elapsed().as_secs_f64();
 
-    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
+    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander, cache_scope: "" };
     let filter = Filter::unrestricted();
     if let Some(path) = opts.dump_runs {
         let mut out = String::new();
@@ -343,10 +343,10 @@ pub fn evaluate_answers(
     let kept = |id: &str| Sha256::digest(id.as_bytes())[0] % 2 == 0;
     let index = index_docs(analyzers, embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
     let gen = &index.gen;
-    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander };
+    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander, cache_scope: "" };
     // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
     // abstains exactly when best < t (sentences below t are dropped).
-    let answerer = crate::answer::Answerer { analyzers, embedder, threshold: 0.0 };
+    let answerer = crate::answer::Answerer { analyzers, embedder, threshold: 0.0, cache_scope: "" };
     let mut outcomes: Vec<(bool, f32, Vec<(f32, String)>, Vec<String>)> = Vec::new();
     let (mut n_ans, mut n_unans) = (0, 0);
     let limit = if opts.max_queries == 0 { usize::MAX } else { opts.max_queries };

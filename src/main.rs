@@ -282,7 +282,7 @@ fn run(cli: Cli) -> Result<()> {
             let tokens = analyzers.ja_tokens(&shirabe::analysis::prepare("住民票の写しの交付手数料"));
             println!("dictionary ok: {}", tokens.join(" / "));
             let embedder = load_embedder(&config)?;
-            let v = embedder.embed_query("住民票の写しの交付手数料はいくらですか")?;
+            let v = embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
             println!("embedder ok: {} dimensions", v.len());
             Ok(())
         }
@@ -366,6 +366,7 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
     let state = Arc::new(shirabe::api::AppState {
         expander: load_expander(&config)?,
         web_dir: config.server.web_dir.clone(),
+        refusals: shirabe::access::FailureLimiter::new(config.server.max_refusals_per_minute, std::time::Duration::from_secs(60)),
         permits: shirabe::api::query_permits(&config.server),
         audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
         answer_threshold: config.answer.threshold,

@@ -68,6 +68,9 @@ pub struct Retriever<'a> {
     pub embedder: &'a Embedder,
     pub config: &'a SearchConfig,
     pub expander: &'a crate::query::QueryExpander,
+    /// Whose entries of the embedder's cache the query uses: the caller's name in the service
+    /// (so that no caller can time another's questions), `""` in tools.
+    pub cache_scope: &'a str,
 }
 
 impl Retriever<'_> {
@@ -89,7 +92,7 @@ impl Retriever<'_> {
     ) -> Result<(Vec<KeywordHit>, Vec<VectorHit>)> {
         let keyword = if mode != Mode::Vector { gen.keyword.search(query, filter, candidates)? } else { Vec::new() };
         let vector = if mode != Mode::Keyword && !query.text.trim().is_empty() {
-            let v = self.embedder.embed_query(&query.text)?;
+            let v = self.embedder.embed_query(&query.text, self.cache_scope)?;
             gen.vectors.search(&v, &vector_filter(filter), candidates)?
         } else {
             Vec::new()

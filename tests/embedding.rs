@@ -51,12 +51,37 @@ fn vectors_match_the_reference_within_tolerance() {
 #[test]
 fn query_and_passage_prefixes_are_added() {
     let embedder = common::embedder();
-    let q = embedder.embed_query("住民票の写しの交付手数料はいくらですか").expect("query");
+    let q = embedder.embed_query("住民票の写しの交付手数料はいくらですか", "").expect("query");
     let raw = embedder.embed_raw(vec!["query: 住民票の写しの交付手数料はいくらですか".into()]).expect("raw");
     assert!(cosine(&q, &raw[0]) > 0.99999);
     let p = embedder.embed_passages(&["住民票の写しの交付手数料は1通300円です。"]).expect("passage");
     let unrelated = embedder.embed_passages(&["本日は晴天なり。"]).expect("passage");
     assert!(cosine(&q, &p[0]) > cosine(&q, &unrelated[0]) + 0.1, "the relevant passage is clearly closer");
+}
+
+/// One caller cannot learn from the response time whether another asked a question: the cache
+/// keeps each caller's vectors apart. Prints the times it measures (cold, another caller's first
+/// call, the same caller's second call).
+#[test]
+fn the_cache_is_kept_per_caller() {
+    let embedder = common::embedder();
+    let question = "公文書管理委員会の委員の任期は何年か";
+    let sentences = ["委員の任期は、二年とする。", "委員は、再任されることができる。"];
+    let timed = |scope: &str| {
+        let t = std::time::Instant::now();
+        let before = embedder.cache_stats();
+        embedder.embed_query(question, scope).expect("query");
+        embedder.embed_sentences(&sentences, scope).expect("sentences");
+        let after = embedder.cache_stats();
+        (t.elapsed().as_secs_f64() * 1000.0, after.0 - before.0, after.1 - before.1)
+    };
+    let (first_ms, hits, misses) = timed("kanri");
+    assert_eq!((hits, misses), (0, 3), "a new question runs the model");
+    let (other_ms, hits, misses) = timed("ippan");
+    assert_eq!((hits, misses), (0, 3), "another caller's identical question is not served from kanri's entries");
+    let (again_ms, hits, misses) = timed("kanri");
+    assert_eq!((hits, misses), (3, 0), "the same caller's repeat is");
+    eprintln!("embedding one question and two sentences: first caller {first_ms:.1} ms, another caller {other_ms:.1} ms, first caller again {again_ms:.2} ms");
 }
 
 #[test]

@@ -446,6 +446,30 @@ fn own_service(dir: &std::path::Path, share: &std::path::Path, permits: usize, t
     (base, generation)
 }
 
+/// A client that keeps being refused (guessing tokens, probing ids) gets 429 with Retry-After
+/// for the rest of the minute, audited; other clients are not affected.
+#[test]
+fn repeated_refusals_are_limited_per_client() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let share = tmp.path().join("share");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    std::fs::write(share.join("memo.txt"), "窓口の受付時間は午前8時30分から午後5時15分までとする。").expect("write");
+    let (base, _) = own_service(tmp.path(), &share, 2, |c| c.server.max_refusals_per_minute = 5);
+    let guess = |token: &str| response(ureq::get(&format!("{base}/api/me")).set("Authorization", &format!("Bearer {token}")).call());
+    for i in 0..5 {
+        assert_eq!(guess(&format!("guess-{i}")).0, 401, "guess {i}");
+    }
+    let r = ureq::get(&format!("{base}/api/me")).set("Authorization", "Bearer guess-6").call();
+    let Err(ureq::Error::Status(429, blocked)) = r else { panic!("the sixth refusal in a minute is answered 429: {r:?}") };
+    let wait: u64 = blocked.header("Retry-After").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The block is by client: the same peer with a valid token is someone else.
+    assert_eq!(guess("dev-ippan").0, 200);
+    let (_, records) = response(ureq::get(&format!("{base}/api/audit?n=100")).set("Authorization", "Bearer dev-kanri").call());
+    let records = records.as_array().expect("records");
+    assert!(records.iter().any(|r| r["status"] == 429 && r["action"] == "denied" && r["caller"].as_str().is_some_and(|c| c.starts_with("anonymous@"))), "the 429 is audited");
+}
+
 /// The file download serves the indexed bytes only: a public file swapped on the share for a
 /// link to a classified file, or for other content, is not served under the public label.
 #[test]

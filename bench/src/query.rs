@@ -46,7 +46,7 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
     let open_seconds = t.elapsed().as_secs_f64();
     let passages = gen.num_passages();
     let expander = QueryExpander::builtin();
-    let retriever = Retriever { analyzers: &analyzers, embedder: &embedder, config: &config.search, expander: &expander };
+    let retriever = Retriever { analyzers: &analyzers, embedder: &embedder, config: &config.search, expander: &expander, cache_scope: "" };
     let filter = Filter::unrestricted();
     let queries = util::load_queries(&args.queries, args.n + args.warmup)?;
     let (warm, measured) = queries.split_at(args.warmup.min(queries.len()));
@@ -130,7 +130,7 @@ fn stages(
         let kw = gen.keyword.search(&prepared, &filter, k)?;
         let t_keyword = t.elapsed();
         let t = Instant::now();
-        let v = embedder.embed_query(&prepared.text)?;
+        let v = embedder.embed_query(&prepared.text, "")?;
         let t_embed = t.elapsed();
         let t = Instant::now();
         let vh = gen.vectors.search(&v, &vfilter, k)?;

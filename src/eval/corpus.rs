@@ -168,8 +168,8 @@ pub fn evaluate_corpus(
     }
     let gen = crate::index::Generation::open_current(&config, analyzers)?.ok_or_else(|| Error::Index("the corpus index has no generation".into()))?;
     let asker = Asker {
-        retriever: Retriever { analyzers, embedder, config: &config.search, expander: &opts.expander },
-        answerer: crate::answer::Answerer { analyzers, embedder, threshold: config.answer.threshold },
+        retriever: Retriever { analyzers, embedder, config: &config.search, expander: &opts.expander, cache_scope: "" },
+        answerer: crate::answer::Answerer { analyzers, embedder, threshold: config.answer.threshold, cache_scope: "" },
         generator: None,
     };
     let filter = Filter::unrestricted();

@@ -68,6 +68,7 @@ pub fn start_service_with_permits(config: Config, data: &std::path::Path, permit
     let state = Arc::new(shirabe::api::AppState {
         expander: shirabe::query::QueryExpander::builtin(),
         web_dir: None,
+        refusals: shirabe::access::FailureLimiter::new(config.server.max_refusals_per_minute, std::time::Duration::from_secs(60)),
         permits: Arc::new(tokio::sync::Semaphore::new(permits)),
         audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
         answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
