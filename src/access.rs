@@ -81,6 +81,18 @@ pub struct Credentials<'a> {
     pub sso_user: Option<&'a str>,
     /// The TCP peer, if known.
     pub peer: Option<IpAddr>,
+    /// The `Host` header, if any.
+    pub host: Option<&'a str>,
+}
+
+/// The host name of a `Host` header: without the port, lower case (`[::1]:8080` → `[::1]`).
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    name.to_ascii_lowercase()
 }
 
 /// Hex sha256 of a token, as stored in the users file.
@@ -153,6 +165,11 @@ impl Users {
         let peer = creds.peer?.to_canonical();
         if !auth.trusted_proxies.iter().any(|p| p.to_canonical() == peer) {
             tracing::warn!(%peer, "SSO header from a peer that is not a trusted proxy; ignored");
+            return None;
+        }
+        let host = creds.host.map(host_name);
+        if !host.as_ref().is_some_and(|h| auth.sso_hosts.iter().any(|allowed| host_name(allowed) == *h)) {
+            tracing::warn!(host = ?creds.host, "SSO header on a request for a host that is not in auth.sso_hosts; refused");
             return None;
         }
         if name.is_empty() {
@@ -262,10 +279,10 @@ mod tests {
         );
         let users = Users::parse(&text).expect("valid file");
         let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
-        let sso = |user, peer| Credentials { authorization: None, sso_user: Some(user), peer: Some(peer) };
+        let sso = |user, peer| Credentials { authorization: None, sso_user: Some(user), peer: Some(peer), host: Some("Shirabe.example.lg.jp:8443") };
         let off = AuthConfig::default();
         assert_eq!(users.identify(&off, &sso("tanaka", loopback)), None, "off by default");
-        let on = AuthConfig { sso_header: Some("X-Remote-User".into()), ..AuthConfig::default() };
+        let on = AuthConfig { sso_header: Some("X-Remote-User".into()), sso_hosts: vec!["shirabe.example.lg.jp".into()], ..AuthConfig::default() };
         let tanaka = users.identify(&on, &sso("tanaka", loopback)).expect("trusted proxy");
         assert_eq!((tanaka.clearance, tanaka.groups.clone()), (2, vec!["zaimu".to_string()]));
         // IPv4-mapped IPv6 loopback is the same peer.
@@ -274,7 +291,15 @@ mod tests {
         assert_eq!(users.identify(&on, &sso("", loopback)), None);
         assert_eq!(users.identify(&on, &sso("tanaka", "10.1.2.3".parse().expect("ip"))), None, "untrusted peer");
         // A token still works, and a wrong token is not rescued by the header.
-        let bearer = Credentials { authorization: Some("Bearer svc-token"), sso_user: Some("tanaka"), peer: Some(loopback) };
+        // DNS rebinding: the proxy's header on a request for another host name is no login.
+        let rebound = Credentials { host: Some("evil.example:8443"), ..sso("tanaka", loopback) };
+        assert_eq!(users.identify(&on, &rebound), None, "another Host");
+        assert_eq!(users.identify(&on, &Credentials { host: None, ..sso("tanaka", loopback) }), None, "no Host");
+        let unlisted = AuthConfig { sso_hosts: Vec::new(), ..on.clone() };
+        assert_eq!(users.identify(&unlisted, &sso("tanaka", loopback)), None, "no sso_hosts: every SSO request refused");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("Shirabe.Example.LG.JP"), "shirabe.example.lg.jp");
+        let bearer = Credentials { authorization: Some("Bearer svc-token"), sso_user: Some("tanaka"), peer: Some(loopback), host: None };
         assert_eq!(users.identify(&on, &bearer).map(|c| c.name), Some("svc".into()));
         let wrong = Credentials { authorization: Some("Bearer nope"), ..bearer };
         assert_eq!(users.identify(&on, &wrong), None);

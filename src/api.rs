@@ -214,6 +214,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             authorization: text(header::AUTHORIZATION.as_str()),
             sso_user: state.config.auth.sso_header.as_deref().and_then(text),
             peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+            host: text(header::HOST.as_str()),
         };
         state.users.identify(&state.config.auth, &creds).ok_or(ApiError::Unauthorized)
     }

@@ -122,6 +122,11 @@ pub struct AuthConfig {
     pub sso_header: Option<String>,
     /// Peer addresses whose SSO header is believed (the proxy's address as the service sees it).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Host names the proxy serves the page under (`Host` without its port). A request that the
+    /// SSO header identifies must name one of them, so that a page on another site whose DNS
+    /// name was rebound to the service cannot act with the header the proxy adds. Required with
+    /// `sso_header`: without it every SSO request is refused.
+    pub sso_hosts: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -129,6 +134,7 @@ impl Default for AuthConfig {
         AuthConfig {
             sso_header: None,
             trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+            sso_hosts: Vec::new(),
         }
     }
 }
@@ -313,6 +319,9 @@ impl Config {
         }
         fig = fig.merge(Env::prefixed("SHIRABE_").ignore(&["CONFIG", "SHARED_DIR", "FAILPOINT", "CRASH_SEED", "CRASH_RUNS"]).split("__"));
         let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if config.auth.sso_header.is_some() && config.auth.sso_hosts.is_empty() {
+            return Err(ConfigError("auth.sso_header is set but auth.sso_hosts is empty: name the host the SSO proxy serves the page under (e.g. sso_hosts = [\"shirabe.example.lg.jp\"])".into()));
+        }
         if !(0.0..=1.0).contains(&config.answer.threshold) {
             return Err(ConfigError(format!("answer.threshold must be between 0 and 1, not {}", config.answer.threshold)));
         }
@@ -392,6 +401,7 @@ mod tests {
             assert!(cfg.auth.trusted_proxies.iter().all(|ip| ip.is_loopback()));
             jail.set_env("SHIRABE_AUTH__SSO_HEADER", "X-Remote-User");
             jail.set_env("SHIRABE_AUTH__TRUSTED_PROXIES", "[\"10.0.0.5\"]");
+            jail.set_env("SHIRABE_AUTH__SSO_HOSTS", "[\"shirabe.example.lg.jp\"]");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.auth.sso_header.as_deref(), Some("X-Remote-User"));
             assert_eq!(cfg.auth.trusted_proxies, vec!["10.0.0.5".parse::<std::net::IpAddr>().map_err(|e| e.to_string())?]);
@@ -409,6 +419,19 @@ mod tests {
             jail.set_env("SHIRABE_ANSWER__THRESHOLD", "1.5");
             let err = Config::load(None).expect_err("out of range");
             assert!(err.to_string().contains("answer.threshold"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_sso_header_needs_the_host_names_it_is_served_under() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("shirabe.toml", "[auth]\nsso_header = \"X-Remote-User\"\n")?;
+            let err = Config::load(None).expect_err("sso_hosts missing");
+            assert!(err.to_string().contains("auth.sso_hosts"), "{err}");
+            jail.create_file("shirabe.toml", "[auth]\nsso_header = \"X-Remote-User\"\nsso_hosts = [\"shirabe.example.lg.jp\"]\n")?;
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.auth.sso_hosts, ["shirabe.example.lg.jp"]);
             Ok(())
         });
     }

@@ -359,6 +359,7 @@ fn sso_service() -> &'static Service {
         config.index_dir = Some(data.join("index"));
         config.auth.sso_header = Some("X-Remote-User".into());
         config.auth.trusted_proxies = vec!["127.0.0.2".parse().expect("ip")];
+        config.auth.sso_hosts = vec!["127.0.0.1".into()];
         let sources = vec![common::repo().join("fixtures/docs/restricted")];
         common::index_all(&config, &sources);
         let base = common::start_service(config, &data);
@@ -375,7 +376,10 @@ fn get_from(from: &str, base: &str, path: &str, headers: &[(&str, &str)]) -> u16
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket.bind(format!("{from}:0").parse().expect("source address")).expect("bind the source address");
         let mut stream = socket.connect(addr).await.expect("connect");
-        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            request.push_str(&format!("Host: {addr}\r\n"));
+        }
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -410,6 +414,8 @@ fn sso_header_from_a_trusted_proxy_maps_to_the_users_rights() {
     // So do roles.
     assert_eq!(via_proxy("kanri", "/api/audit"), 200);
     assert_eq!(via_proxy("ippan", "/api/audit"), 403);
+    // DNS rebinding: the same header on a request for another host name is refused.
+    assert_eq!(get_from("127.0.0.2", &s.base, &doc, &[("X-Remote-User", "jinji"), ("Host", "evil.example")]), 401);
     // A name that is not in the users file, or an empty one, is refused.
     assert_eq!(via_proxy("yamada", &doc), 401);
     assert_eq!(via_proxy("", &doc), 401);
