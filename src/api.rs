@@ -624,15 +624,15 @@ async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPa
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
     let (path, hash, max) = (doc.source_path.clone(), doc.content_hash.clone(), state.config.indexer.max_file_bytes);
-    // A download holds a query slot while the file is read and hashed whole (at most
-    // indexer.max_file_bytes): the hash must match before the first byte is sent, and the
-    // slots bound how many files are in memory at once.
+    // A download holds a query slot while the file is copied and hashed (the hash must match
+    // before the first byte is sent); the copy is then streamed, so memory stays small whatever
+    // the file's size, and the slots bound how many copies are made at once.
     let slot = state.slot().await?;
     let read = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        read_indexed(Path::new(&path), &hash, max)
+        copy_indexed(Path::new(&path), &hash, max)
     });
-    let bytes = read.await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|reason| {
+    let (copy, length) = read.await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|reason| {
         tracing::warn!(document = %id, path = %doc.source_path, %reason, "file not served");
         ApiError::NotFound
     })?;
@@ -645,17 +645,20 @@ async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPa
         _ => "text/plain; charset=utf-8",
     };
     let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&name));
-    Ok(([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(copy)));
+    Ok(([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition), (header::CONTENT_LENGTH, length.to_string())], body).into_response())
 }
 
-/// The bytes of an indexed file, only while they are the bytes that were indexed (`hash`, the
-/// sha256 the indexer recorded) and never through a symbolic link. The access label belongs to
-/// the indexed content: whoever can write to a share could otherwise swap a public file for
-/// another (or for a link to a classified file) and have it served under the public label until
-/// the next nightly run. Errors say why, for the log; the caller answers 404 either way.
-fn read_indexed(path: &Path, hash: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+/// A copy of an indexed file, only while its bytes are the bytes that were indexed (`hash`, the
+/// sha256 the indexer recorded), never read through a symbolic link: an unnamed temporary file
+/// positioned at its start, and its length. The access label belongs to the indexed content:
+/// whoever can write to a share could otherwise swap a public file for another (or for a link to
+/// a classified file) and have it served under the public label until the next nightly run. The
+/// copy is what is served, so a change made to the share while the response is being sent cannot
+/// reach the caller either. Errors say why, for the log; the caller answers 404 either way.
+fn copy_indexed(path: &Path, hash: &str, max_bytes: u64) -> Result<(std::fs::File, u64), String> {
     use sha2::Digest;
-    use std::io::Read;
+    use std::io::{Read, Seek, Write};
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -669,12 +672,25 @@ fn read_indexed(path: &Path, hash: &str, max_bytes: u64) -> Result<Vec<u8>, Stri
     if meta.len() > max_bytes {
         return Err(format!("{} bytes, more than indexer.max_file_bytes", meta.len()));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if hex::encode(sha2::Sha256::digest(&bytes)) != hash {
+    let mut copy = tempfile::tempfile().map_err(|e| format!("cannot create a temporary copy: {e}"))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut reader = file.take(max_bytes + 1);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut length = 0u64;
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        copy.write_all(&buf[..n]).map_err(|e| format!("cannot write the temporary copy: {e}"))?;
+        length += n as u64;
+    }
+    if hex::encode(hasher.finalize()) != hash {
         return Err("the file changed since it was indexed".into());
     }
-    Ok(bytes)
+    copy.rewind().map_err(|e| e.to_string())?;
+    Ok((copy, length))
 }
 
 fn percent_encode(s: &str) -> String {
