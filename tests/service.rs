@@ -59,6 +59,10 @@ fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
 }
 
 /// Document id of the fixture whose source path ends with `suffix` (looked up as kanri).
+fn percent_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
 fn doc_id(suffix: &str) -> String {
     doc_id_in(&latest_generation(), suffix)
 }
@@ -149,14 +153,23 @@ fn acl_red_team_no_leak_on_any_endpoint() {
         let id = doc_id(file);
         for user in USERS {
             let may = allowed.contains(&user);
-            let (status, search) = post(user, "/api/search", json!({"query": word, "size": 50}));
-            assert_eq!(status, 200);
-            let text = search.to_string();
-            let found = search["results"].as_array().expect("results").iter().any(|r| r["document"]["id"] == id.as_str());
-            assert_eq!(found, may, "{user} searching {word}: found={found}");
-            if !may {
-                assert!(!text.contains(word), "{user} sees {word} in search: {text}");
-                assert!(!text.contains(&id), "{user} sees the id of {file}");
+            // Every search mode, and the GET form (hybrid).
+            for mode in ["hybrid", "keyword", "vector", "get"] {
+                let (status, search) = if mode == "get" {
+                    get(user, &format!("/api/search?q={}&size=50", percent_encode(word)))
+                } else {
+                    post(user, "/api/search", json!({"query": word, "size": 50, "mode": mode}))
+                };
+                assert_eq!(status, 200, "{mode}");
+                let text = search.to_string();
+                let found = search["results"].as_array().expect("results").iter().any(|r| r["document"]["id"] == id.as_str());
+                if may {
+                    assert!(found, "{user} {mode} searching {word} misses {file}");
+                } else {
+                    assert!(!found, "{user} {mode} sees {file}");
+                    assert!(!text.contains(word), "{user} sees {word} in {mode} search: {text}");
+                    assert!(!text.contains(&id), "{user} sees the id of {file} in {mode} search");
+                }
             }
             let (status, answer) = post(user, "/api/answer", json!({"question": format!("{word}の内容を教えてください")}));
             assert_eq!(status, 200);
