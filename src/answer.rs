@@ -493,7 +493,7 @@ pub fn is_heading_line(line: &str, title: Option<&str>, anchor: Option<&str>) ->
         // An anchor may join the enclosing heading and the section's own ("第２ 対象 ２．範囲").
         ko == k || o.split([' ', '　']).any(|part| key(part) == k)
     });
-    matches(title) || matches(anchor) || crate::ingest::looks_like_heading(line)
+    matches(title) || matches(anchor) || crate::text::looks_like_heading(line)
 }
 
 fn near_duplicate(a: &str, b: &str) -> bool {

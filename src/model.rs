@@ -114,7 +114,7 @@ pub struct Document {
     /// Documents this one abolishes or amends, as cited in its text (resolved to indexed
     /// documents by [`crate::validity::Relations`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<crate::validity::Reference>,
+    pub references: Vec<Reference>,
     /// For laws: the amending laws recorded in its 附則.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amended_by_laws: Vec<String>,
@@ -181,4 +181,31 @@ impl Filter {
         access.level <= self.max_level
             && (access.groups.is_empty() || access.groups.iter().any(|g| self.groups.contains(g)))
     }
+}
+
+/// What a document does to the one it cites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationKind {
+    /// 「…は、廃止する」: the cited document is no longer in force.
+    Abolishes,
+    /// 「…の一部を次のように改正する」: the cited document stays in force, changed.
+    Amends,
+}
+
+/// A citation of another document together with what this document does to it (read from the
+/// text by [`crate::validity::read`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Reference {
+    pub kind: RelationKind,
+    /// The cited 文書番号 as written (総務第１２号, 厚生労働省告示第六十三号).
+    pub number: String,
+    /// The cited document's date, where the citation gives one in full (「令和２年４月１日付け」).
+    pub date: Option<NaiveDate>,
+    /// The cited document's year, where only the year is given (「平成二十年…告示第六十三号」).
+    pub year: Option<i32>,
+    /// The first day the action applies, where the text says so: the day after 「…限り廃止」.
+    pub from: Option<NaiveDate>,
+    /// The sentence the reference was read from, shown as evidence.
+    pub evidence: String,
 }

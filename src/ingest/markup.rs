@@ -208,34 +208,11 @@ pub(crate) fn extract_markdown(source: &str) -> ExtractedDocument {
     build(sections, title)
 }
 
-/// Whether a plain-text line opens a section: 「第１」「第2章」「１．」「記」.
-pub(crate) fn plain_heading(line: &str) -> bool {
-    let t = line.trim();
-    if t == "記" {
-        return true;
-    }
-    let chars: Vec<char> = t.chars().collect();
-    let is_num = |c: char| c.is_ascii_digit() || ('０'..='９').contains(&c) || "一二三四五六七八九十".contains(c);
-    if chars.first() == Some(&'第') {
-        let n = chars[1..].iter().take_while(|&&c| is_num(c)).count();
-        return n > 0
-            && match chars.get(1 + n) {
-                None => true,
-                Some(&c) => c.is_whitespace() || "章節款".contains(c),
-            };
-    }
-    let n = chars
-        .iter()
-        .take_while(|&&c| c.is_ascii_digit() || ('０'..='９').contains(&c))
-        .count();
-    n > 0 && matches!(chars.get(n), Some('．' | '.')) && chars.get(n + 1).is_some_and(|c| !c.is_ascii_digit())
-}
-
 /// Extracts one document from plain text.
 pub(crate) fn extract_plain(source: &str) -> ExtractedDocument {
     let mut sections: Vec<(Option<String>, String)> = vec![(None, String::new())];
     for line in source.lines() {
-        if plain_heading(line) {
+        if crate::text::looks_like_heading(line) {
             let h: String = normalize(line).chars().take(60).collect();
             sections.push((Some(h), String::new()));
         }
@@ -334,8 +311,8 @@ mod tests {
             ]
         );
         assert!(d.sections[4].text.starts_with("第2 その他"));
-        assert!(!plain_heading("1.5倍にする"));
-        assert!(plain_heading("第１章　総則"));
-        assert!(!plain_heading("第三者に提供"));
+        assert!(!crate::text::looks_like_heading("1.5倍にする"));
+        assert!(crate::text::looks_like_heading("第１章　総則"));
+        assert!(!crate::text::looks_like_heading("第三者に提供"));
     }
 }

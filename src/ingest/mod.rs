@@ -237,12 +237,6 @@ pub fn is_supported(path: &Path) -> bool {
     extension(path).is_some_and(|e| SUPPORTED.contains(&e.as_str()))
 }
 
-/// Whether a line is shaped like a numbered heading of a notice (「第１　趣旨」「第2章」「１．目的」
-/// 「記」): the rule the plain-text extractor cuts sections at.
-pub fn looks_like_heading(line: &str) -> bool {
-    markup::plain_heading(line)
-}
-
 /// Extracts the documents in one file.
 ///
 /// The format is decided by the content where the bytes say clearly what they are (a PDF is read

@@ -4,8 +4,9 @@
 //! It owns the point identity (a passage id always maps to the same point, so re-indexing is an
 //! idempotent upsert), the payload schema and its indexes, and the translation of a [`VectorFilter`]
 //! into an engine filter. There are two backends behind one [`VectorStore`] trait, checked by one
-//! shared conformance suite ([`conformance`]): [`EmbeddedStore`] runs Qdrant's engine in-process
-//! (`qdrant-edge`, a directory on disk, nothing to operate) for single-node deployments, and
+//! shared conformance suite (`conformance`, compiled for the tests only): [`EmbeddedStore`] runs
+//! Qdrant's engine in-process (`qdrant-edge`, a directory on disk, nothing to operate) for
+//! single-node deployments, and
 //! [`ServerStore`] talks to a Qdrant server or cluster over gRPC when the corpus or the query load
 //! outgrows one machine. Filters run *inside* the engine, before top-k, because access control
 //! (`max_level`, `groups`) must never depend on how many invisible passages happen to score higher:
@@ -19,7 +20,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub mod conformance;
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod edge;
 #[cfg(feature = "qdrant-server")]
 pub mod server;
