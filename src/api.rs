@@ -203,12 +203,21 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// Who the credentials of a request name (`None`: nobody), worked out once by
+/// [`audit_failures`] and kept in the request's extensions for the handler's [`Caller`].
+#[derive(Clone)]
+struct Identified(Option<Caller>);
+
 /// The caller of an `/api` request: a bearer token, or the SSO header from a trusted proxy
 /// ([`crate::config::AuthConfig`]); anything else is 401.
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Caller, ApiError> {
+        // Identified once per request, by the audit middleware that runs first.
+        if let Some(Identified(known)) = parts.extensions.get::<Identified>() {
+            return known.clone().ok_or(ApiError::Unauthorized);
+        }
         let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let creds = Credentials {
             authorization: text(header::AUTHORIZATION.as_str()),
@@ -970,9 +979,10 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
     }
     let method = request.method().to_string();
     let (mut parts, body) = request.into_parts();
-    let caller = Caller::from_request_parts(&mut parts, &state).await.ok().map(|c| c.name);
+    let caller = Caller::from_request_parts(&mut parts, &state).await.ok();
+    parts.extensions.insert(Identified(caller.clone()));
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let client = caller.unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));
+    let client = caller.map(|c| c.name).unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));
     let now = std::time::Instant::now();
     let response = match state.refusals.blocked(&client, now) {
         Some(wait) => ApiError::TooManyRefusals(wait.as_secs().max(1)).into_response(),
