@@ -294,29 +294,45 @@ pub fn write_documents_timed(
     docs: &[(Document, Vec<Passage>)],
     times: &mut WriteTimes,
 ) -> Result<usize> {
-    let mut count = 0;
-    for (doc, passages) in docs {
-        // Bounded batches: a long document's texts and vectors are never all in memory at once.
-        for batch in passages.chunks(WRITE_BATCH_PASSAGES) {
-            let t = Instant::now();
-            keyword.add(doc, batch)?;
-            times.keyword += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let texts: Vec<String> = batch.iter().map(|p| embedding_text(doc, p)).collect();
-            let vecs = embedder.embed_passages(&texts)?;
-            times.embedding += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let points: Vec<VectorPoint> = batch
-                .iter()
-                .zip(vecs)
-                .map(|(p, vector)| VectorPoint { payload: payload(doc, p), vector })
-                .collect();
-            vectors.upsert(&points)?;
-            times.vector_upsert += t.elapsed().as_secs_f64();
-            count += batch.len();
+    // Passages of several documents share a batch (a file of minutes holds hundreds of short
+    // documents), and a text that occurs twice in a batch is embedded once. Batches stay bounded:
+    // the texts and vectors of a long document are never all in memory at once.
+    let all: Vec<(&Document, &Passage)> = docs.iter().flat_map(|(doc, passages)| passages.iter().map(move |p| (doc, p))).collect();
+    for batch in all.chunks(WRITE_BATCH_PASSAGES) {
+        let t = Instant::now();
+        for same_doc in batch.chunk_by(|a, b| a.0.id == b.0.id) {
+            let passages: Vec<Passage> = same_doc.iter().map(|(_, p)| (*p).clone()).collect();
+            keyword.add(same_doc[0].0, &passages)?;
         }
+        times.keyword += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut unique: Vec<String> = Vec::new();
+        let mut slot_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let slots: Vec<usize> = batch
+            .iter()
+            .map(|(doc, p)| {
+                let text = embedding_text(doc, p);
+                *slot_of.entry(text.clone()).or_insert_with(|| {
+                    unique.push(text);
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let vecs = embedder.embed_passages(&unique)?;
+        if vecs.len() != unique.len() {
+            return Err(Error::Embedding(format!("{} vectors for {} texts", vecs.len(), unique.len())));
+        }
+        times.embedding += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let points: Vec<VectorPoint> = batch
+            .iter()
+            .zip(&slots)
+            .map(|((doc, p), &slot)| VectorPoint { payload: payload(doc, p), vector: vecs[slot].clone() })
+            .collect();
+        vectors.upsert(&points)?;
+        times.vector_upsert += t.elapsed().as_secs_f64();
     }
-    Ok(count)
+    Ok(all.len())
 }
 
 /// Passages embedded and written to both stores at a time.
