@@ -465,14 +465,22 @@ fn own_service(dir: &std::path::Path, share: &std::path::Path, permits: usize, t
     (base, generation)
 }
 
+/// A share folder under `dir` holding `files` (name, content).
+fn share_with(dir: &std::path::Path, files: &[(&str, &str)]) -> PathBuf {
+    let share = dir.join("share");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    for (name, text) in files {
+        std::fs::write(share.join(name), text).expect("write");
+    }
+    share
+}
+
 /// A client that keeps being refused (guessing tokens, probing ids) gets 429 with Retry-After
 /// for the rest of the minute, audited; other clients are not affected.
 #[test]
 fn repeated_refusals_are_limited_per_client() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let share = tmp.path().join("share");
-    std::fs::create_dir_all(&share).expect("mkdir");
-    std::fs::write(share.join("memo.txt"), "窓口の受付時間は午前8時30分から午後5時15分までとする。").expect("write");
+    let share = share_with(tmp.path(), &[("memo.txt", "窓口の受付時間は午前8時30分から午後5時15分までとする。")]);
     let (base, _) = own_service(tmp.path(), &share, 2, |c| c.server.max_refusals_per_minute = 5);
     let guess = |token: &str| response(ureq::get(&format!("{base}/api/me")).set("Authorization", &format!("Bearer {token}")).call());
     for i in 0..5 {
@@ -494,13 +502,9 @@ fn repeated_refusals_are_limited_per_client() {
 #[test]
 fn a_file_swapped_after_indexing_is_not_served() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let share = tmp.path().join("share");
-    std::fs::create_dir_all(&share).expect("mkdir");
-    let public = share.join("public.txt");
     let original = "窓口の受付時間は午前8時30分から午後5時15分までとする。";
-    std::fs::write(&public, original).expect("write");
-    std::fs::write(share.join("secret.txt"), "機密の人事案。昇任候補者の名簿を添付する。").expect("write");
-    std::fs::write(share.join("secret.txt.access.toml"), "level = 3\n").expect("write");
+    let share = share_with(tmp.path(), &[("public.txt", original), ("secret.txt", "機密の人事案。昇任候補者の名簿を添付する。"), ("secret.txt.access.toml", "level = 3\n")]);
+    let public = share.join("public.txt");
     let (base, generation) = own_service(tmp.path(), &share, 16, |_| {});
     let id = doc_id_in(&generation, "public.txt");
     let fetch = |user: &str| match ureq::get(&format!("{base}/api/documents/{id}/file")).set("Authorization", &format!("Bearer dev-{user}")).call() {
@@ -560,9 +564,7 @@ fn only_the_page_is_served_with_security_headers() {
 #[test]
 fn documents_and_files_wait_for_a_query_slot() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let share = tmp.path().join("share");
-    std::fs::create_dir_all(&share).expect("mkdir");
-    std::fs::write(share.join("note.txt"), "庁舎の開庁時間は午前8時30分からとする。").expect("write");
+    let share = share_with(tmp.path(), &[("note.txt", "庁舎の開庁時間は午前8時30分からとする。")]);
     let (base, generation) = own_service(tmp.path(), &share, 0, |c| c.server.queue_timeout_secs = 1);
     let id = doc_id_in(&generation, "note.txt");
     for path in [format!("/api/documents/{id}"), format!("/api/documents/{id}/file")] {
