@@ -83,12 +83,16 @@ async function login(t) {
 
 const PAGE_SIZE = 10;
 
+function checkedTypes() {
+  return [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
+}
+
 // The search in the URL (#q=…&page=2&types=law,circular&…), so reload, back and bookmarks work.
 function searchFromForm(page) {
   const p = new URLSearchParams();
   p.set("q", $("q").value.trim());
   if (page > 1) p.set("page", String(page));
-  const types = [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
+  const types = checkedTypes();
   if (types.length) p.set("types", types.join(","));
   if ($("f-issuer").value.trim()) p.set("issuer", $("f-issuer").value.trim());
   if ($("f-from").value) p.set("from", $("f-from").value);
@@ -112,7 +116,7 @@ function formFromSearch(p) {
 
 function filters() {
   const f = {};
-  const types = [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
+  const types = checkedTypes();
   if (types.length) f.doc_types = types;
   if ($("f-issuer").value.trim()) f.issuers = [$("f-issuer").value.trim()];
   if ($("f-from").value) f.date_from = $("f-from").value;
@@ -330,8 +334,9 @@ function route() {
 $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("token").value.trim()); });
 $("logout").addEventListener("click", () => logout("ログアウトしました。"));
 $("search-form").addEventListener("submit", submitSearch);
-$("prev").addEventListener("click", () => goToSearch(Math.max(1, (Number(new URLSearchParams(location.hash.slice(1)).get("page")) || 1) - 1)));
-$("next").addEventListener("click", () => goToSearch((Number(new URLSearchParams(location.hash.slice(1)).get("page")) || 1) + 1));
+const currentPage = () => Number(new URLSearchParams(location.hash.slice(1)).get("page")) || 1;
+$("prev").addEventListener("click", () => goToSearch(Math.max(1, currentPage() - 1)));
+$("next").addEventListener("click", () => goToSearch(currentPage() + 1));
 $("doc-close").addEventListener("click", () => { location.hash = lastSearchHash; });
 document.addEventListener("click", (ev) => {
   const file = ev.target.closest(".file-link");
