@@ -55,6 +55,10 @@ enum Cmd {
         #[arg(long, default_value = "fresh")]
         run: String,
     },
+    /// Resident memory of the parts the service loads, in its order: the bare process, the
+    /// dictionary (both analysers), the embedding model (ONNX Runtime session and tokenizer), one
+    /// question embedded.
+    Memory,
     /// The fast variant for CI (< 2 minutes): a 2k-passage corpus, query latency, HTTP with 1 and
     /// 8 clients, and the embedding comparison, all small.
     Quick {
@@ -97,7 +101,25 @@ fn real_main() -> Result<()> {
             Ok(())
         }
         Cmd::Quick { out, docs, queries } => quick(&config, out, docs, queries),
+        Cmd::Memory => memory(&config),
     }
+}
+
+/// One JSON line per loading step with the process's resident memory after it.
+fn memory(config: &Config) -> Result<()> {
+    let step = |name: &str| {
+        let (peak, now) = util::rss_of(std::process::id());
+        util::emit(&serde_json::json!({"step": name, "rss_mib": now, "peak_rss_mib": peak, "loadavg": util::loadavg()}));
+    };
+    step("process");
+    let analyzers = shirabe::analysis::Analyzers::load(&config.dict_dir())?;
+    step("dictionary");
+    let embedder = shirabe::embed::Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
+    step("embedding model");
+    embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
+    step("one question embedded");
+    drop((analyzers, embedder));
+    Ok(())
 }
 
 fn quick(config: &Config, out: PathBuf, docs: PathBuf, queries: PathBuf) -> Result<()> {
