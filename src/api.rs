@@ -993,9 +993,8 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
         state.refusals.refused(&client, now);
     }
     if status.is_client_error() {
-        let caller = client;
         let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) { "denied" } else { "failed" };
-        let event = Event { action: action.into(), caller, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
+        let event = Event { action: action.into(), caller: client, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
         if let Err(e) = state.audit.append(event) {
             tracing::error!(error = %e, "cannot audit a refused request");
         }

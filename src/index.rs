@@ -294,17 +294,16 @@ pub fn write_documents_timed(
     docs: &[(Document, Vec<Passage>)],
     times: &mut WriteTimes,
 ) -> Result<usize> {
-    // Passages of several documents share a batch (a file of minutes holds hundreds of short
-    // documents), and a text that occurs twice in a batch is embedded once. Batches stay bounded:
-    // the texts and vectors of a long document are never all in memory at once.
+    let t = Instant::now();
+    for (doc, passages) in docs {
+        keyword.add(doc, passages)?;
+    }
+    times.keyword += t.elapsed().as_secs_f64();
+    // Passages of several documents share an embedding batch (a file of minutes holds hundreds of
+    // short documents), and a text that occurs twice in a batch is embedded once. Batches stay
+    // bounded: the texts and vectors of a long document are never all in memory at once.
     let all: Vec<(&Document, &Passage)> = docs.iter().flat_map(|(doc, passages)| passages.iter().map(move |p| (doc, p))).collect();
     for batch in all.chunks(WRITE_BATCH_PASSAGES) {
-        let t = Instant::now();
-        for same_doc in batch.chunk_by(|a, b| a.0.id == b.0.id) {
-            let passages: Vec<Passage> = same_doc.iter().map(|(_, p)| (*p).clone()).collect();
-            keyword.add(same_doc[0].0, &passages)?;
-        }
-        times.keyword += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut unique: Vec<String> = Vec::new();
         let mut slot_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();

@@ -83,16 +83,12 @@ async function login(t) {
 
 const PAGE_SIZE = 10;
 
-function checkedTypes() {
-  return [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
-}
-
 // The search in the URL (#q=…&page=2&types=law,circular&…), so reload, back and bookmarks work.
 function searchFromForm(page) {
   const p = new URLSearchParams();
   p.set("q", $("q").value.trim());
   if (page > 1) p.set("page", String(page));
-  const types = checkedTypes();
+  const types = [...document.querySelectorAll('input[name="doc-type"]:checked')].map((c) => c.value);
   if (types.length) p.set("types", types.join(","));
   if ($("f-issuer").value.trim()) p.set("issuer", $("f-issuer").value.trim());
   if ($("f-from").value) p.set("from", $("f-from").value);
@@ -104,25 +100,30 @@ function searchFromForm(page) {
 
 function formFromSearch(p) {
   $("q").value = p.get("q") || "";
-  const types = (p.get("types") || "").split(",").filter(Boolean);
+  const types = typesOf(p);
   for (const c of document.querySelectorAll('input[name="doc-type"]')) c.checked = types.includes(c.value);
   $("f-issuer").value = p.get("issuer") || "";
   $("f-from").value = p.get("from") || "";
   $("f-to").value = p.get("to") || "";
   $("f-asof").value = p.get("asof") || "";
   $("f-all").checked = p.get("all") === "1";
-  if (types.length || p.get("issuer") || p.get("from") || p.get("to") || p.get("asof") || p.get("all")) $("filters").open = true;
+  if (Object.keys(filtersOf(p)).length) $("filters").open = true;
 }
 
-function filters() {
+function typesOf(p) {
+  return (p.get("types") || "").split(",").filter(Boolean);
+}
+
+// The API's filters of a search in the URL (the form is read only by searchFromForm).
+function filtersOf(p) {
   const f = {};
-  const types = checkedTypes();
+  const types = typesOf(p);
   if (types.length) f.doc_types = types;
-  if ($("f-issuer").value.trim()) f.issuers = [$("f-issuer").value.trim()];
-  if ($("f-from").value) f.date_from = $("f-from").value;
-  if ($("f-to").value) f.date_to = $("f-to").value;
-  if ($("f-asof").value) f.as_of = $("f-asof").value;
-  if ($("f-all").checked) f.all_versions = true;
+  if (p.get("issuer")) f.issuers = [p.get("issuer")];
+  if (p.get("from")) f.date_from = p.get("from");
+  if (p.get("to")) f.date_to = p.get("to");
+  if (p.get("asof")) f.as_of = p.get("asof");
+  if (p.get("all") === "1") f.all_versions = true;
   return f;
 }
 
@@ -231,7 +232,7 @@ async function runSearch(params) {
   $("doc").hidden = true;
   $("status").textContent = "検索中…";
   $("search-button").disabled = true;
-  const body = { query: q, filters: filters(), size: PAGE_SIZE, page };
+  const body = { query: q, filters: filtersOf(params), size: PAGE_SIZE, page };
   try {
     // The answer does not change with the page: asked on the first page only.
     const [search, answer] = await Promise.allSettled([

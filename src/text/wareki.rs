@@ -55,11 +55,16 @@ const ERA_SPELLINGS: &[(&str, &str)] = &[
 /// a year the era cannot name (0, or more than [`YEARS_PAST_END`] past its last year: 平成32年
 /// is 2020, 平成99年 is no year).
 pub fn era_year_to_western(era: &str, year: u32) -> Option<i32> {
-    let (_, (first, _, _), last) = ERAS.iter().find(|(name, _, _)| *name == era)?;
+    let (_, (first, _, _), last) = era_named(era)?;
     if year == 0 || last.is_some_and(|last| year > last + YEARS_PAST_END) {
         return None;
     }
     first.checked_add(i32::try_from(year).ok()? - 1)
+}
+
+/// The row of [`ERAS`] for `era`.
+fn era_named(era: &str) -> Option<&'static (&'static str, (i32, u32, u32), Option<u32>)> {
+    ERAS.iter().find(|(name, _, _)| *name == era)
 }
 
 /// The era years that name western `year`, newest era first: one for most years, two for the
@@ -75,8 +80,7 @@ pub fn western_to_era_years(year: i32) -> Vec<(&'static str, u32)> {
 /// existed, and which era was meant is unclear). Dates after its end are kept, see
 /// [`YEARS_PAST_END`].
 fn era_has_begun(era: &str, date: NaiveDate) -> bool {
-    ERAS.iter()
-        .find(|(name, _, _)| *name == era)
+    era_named(era)
         .and_then(|(_, (y, m, d), _)| NaiveDate::from_ymd_opt(*y, *m, *d))
         .is_some_and(|first| date >= first)
 }
