@@ -4,6 +4,14 @@
 //! the data directory and takes `libonnxruntime.so.1.24.x` from the PyPI wheel; nothing is
 //! downloaded at run time. E5 needs a role prefix on every input: `query: ` for questions and
 //! `passage: ` for indexed text; [`Embedder`] adds them so callers cannot forget.
+//!
+//! Memory: the model's 250,002-piece multilingual vocabulary, held by the `tokenizers` crate as a
+//! byte trie, took more memory than the network itself (about 320 of 460 MiB). The service reads
+//! Japanese documents, so [`Vocabulary::Japanese`] (the default) keeps the pieces written in the
+//! scripts such documents use and renames the rest to placeholders that no input can contain;
+//! ids and scores stay, so any text in the kept scripts gets exactly the tokens, and therefore
+//! the vectors, of the full vocabulary (`tests/embedding.rs` checks this on the fixtures). Loading
+//! also hands the memory that ONNX Runtime's graph optimisation freed back to the kernel.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +46,67 @@ fn load_ort(library: &Path) -> Result<()> {
     })
 }
 
+/// Which vocabulary pieces the tokenizer keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// Every piece of the model's vocabulary.
+    Full,
+    /// Pieces written in Latin, Greek, Japanese and CJK scripts, digits and symbols (138k of
+    /// 250k); pieces of other scripts (Cyrillic, Arabic, Hangul, Indic …) become placeholders.
+    /// Text in those scripts is then read a character at a time, as unknown characters.
+    Japanese,
+}
+
+/// Whether a vocabulary piece made of `c` is kept by [`Vocabulary::Japanese`].
+fn kept_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0000..=0x02AF     // Latin, Latin-1, Latin Extended A/B, IPA
+        | 0x0370..=0x03FF   // Greek (α, β in technical text)
+        | 0x2000..=0x2BFF   // punctuation, currency, number forms (Ⅲ), arrows, maths, ①, ■, ▁
+        | 0x2E80..=0x2FDF   // CJK and Kangxi radicals
+        | 0x3000..=0x33FF   // CJK punctuation, kana, 〒, ㈱, ㍻, ㎡
+        | 0x3400..=0x4DBF   // CJK extension A
+        | 0x4E00..=0x9FFF   // CJK unified ideographs
+        | 0xF900..=0xFAFF   // CJK compatibility ideographs (旧字体 forms)
+        | 0xFE30..=0xFE4F   // CJK compatibility forms (vertical brackets)
+        | 0xFF00..=0xFFEF   // half- and full-width forms
+        | 0x20000..=0x2FFFF // CJK extensions B and later
+    )
+}
+
+/// A noncharacter that starts every placeholder piece; [`Embedder`] removes it from inputs, so
+/// no placeholder can ever match.
+const PLACEHOLDER: char = '\u{FDD0}';
+
+/// Rewrites a `tokenizer.json` (Unigram model) for [`Vocabulary::Japanese`]: each piece with a
+/// character outside the kept scripts becomes `PLACEHOLDER` + its id, with its score unchanged
+/// (the lowest score sets the unknown-character penalty, so scores must not move).
+pub fn trim_vocabulary(tokenizer_json: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let mut json: serde_json::Value = serde_json::from_slice(tokenizer_json).map_err(|e| e.to_string())?;
+    let model = json.get_mut("model").ok_or("no \"model\"")?;
+    if model.get("type").and_then(|t| t.as_str()) != Some("Unigram") {
+        return Err("the tokenizer is not a Unigram model".into());
+    }
+    let vocab = model.get_mut("vocab").and_then(|v| v.as_array_mut()).ok_or("no \"vocab\" list")?;
+    for (id, entry) in vocab.iter_mut().enumerate() {
+        let Some(piece) = entry.get_mut(0) else { return Err(format!("vocabulary entry {id} is empty")) };
+        if piece.as_str().is_some_and(|p| !p.chars().all(kept_script)) {
+            *piece = serde_json::Value::String(format!("{PLACEHOLDER}{id}"));
+        }
+    }
+    serde_json::to_vec(&json).map_err(|e| e.to_string())
+}
+
+/// Hands freed heap pages back to the kernel. ONNX Runtime's graph optimisation allocates and
+/// frees some 300 MiB while a session is built, and glibc keeps such memory in the process.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A loaded embedding model. Inference is serialised by a mutex: ONNX Runtime already uses
 /// `threads` cores per call, and concurrent calls on two cores only add contention.
 pub struct Embedder {
@@ -61,6 +130,11 @@ impl Embedder {
     /// Loads the model in `model_dir` with ONNX Runtime from `ort_library`.
     /// `threads` = 0 lets ONNX Runtime use every core.
     pub fn load(model_dir: &Path, ort_library: &Path, threads: usize, batch_size: usize) -> Result<Embedder> {
+        Embedder::load_with(model_dir, ort_library, threads, batch_size, Vocabulary::Japanese)
+    }
+
+    /// [`Embedder::load`] with a choice of vocabulary.
+    pub fn load_with(model_dir: &Path, ort_library: &Path, threads: usize, batch_size: usize, vocabulary: Vocabulary) -> Result<Embedder> {
         load_ort(ort_library)?;
         let read = |name: &str| {
             std::fs::read(model_dir.join(name)).map_err(|e| Error::Setup {
@@ -69,8 +143,16 @@ impl Embedder {
                 reason: e.to_string(),
             })
         };
+        let mut tokenizer_file = read("tokenizer.json")?;
+        if vocabulary == Vocabulary::Japanese {
+            tokenizer_file = trim_vocabulary(&tokenizer_file).map_err(|reason| Error::Setup {
+                what: "the E5 tokenizer",
+                path: model_dir.join("tokenizer.json"),
+                reason,
+            })?;
+        }
         let tokenizer_files = TokenizerFiles {
-            tokenizer_file: read("tokenizer.json")?,
+            tokenizer_file,
             config_file: read("config.json")?,
             special_tokens_map_file: read("special_tokens_map.json")?,
             tokenizer_config_file: read("tokenizer_config.json")?,
@@ -85,6 +167,7 @@ impl Embedder {
             path: model_dir.to_path_buf(),
             reason: e.to_string(),
         })?;
+        release_freed_memory();
         let cache = lru::LruCache::new(std::num::NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN));
         Ok(Embedder { model: Mutex::new(model), batch_size: batch_size.max(1), cache: Mutex::new(cache), hits: AtomicU64::new(0), misses: AtomicU64::new(0) })
     }
@@ -153,6 +236,9 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let mut inputs = inputs;
+        for input in inputs.iter_mut().filter(|i| i.contains(PLACEHOLDER)) {
+            *input = input.replace(PLACEHOLDER, " ");
+        }
         let tokens: Vec<usize> = inputs.iter().map(|t| estimated_tokens(t)).collect();
         let mut order: Vec<usize> = (0..inputs.len()).collect();
         order.sort_by_key(|&i| tokens[i]);

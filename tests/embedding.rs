@@ -95,3 +95,44 @@ fn batches_give_the_same_vectors_as_single_calls() {
         assert!(cosine(v, &single[0]) > 0.99, "{t}");
     }
 }
+
+/// The Japanese vocabulary gives exactly the full vocabulary's vectors for text in the scripts it
+/// keeps (the fixture documents and questions, Latin, 旧字体, symbols, half- and full-width forms),
+/// and differs only where a piece of another script was dropped.
+#[test]
+fn the_japanese_vocabulary_embeds_like_the_full_one() {
+    use shirabe::embed::{Embedder, Vocabulary};
+    let c = common::config();
+    let load = |v| Embedder::load_with(&c.model_dir(), &c.ort_library(), 2, 32, v).unwrap_or_else(|e| panic!("{e}"));
+    let (full, japanese) = (load(Vocabulary::Full), load(Vocabulary::Japanese));
+    let mut texts: Vec<String> = Vec::new();
+    for file in ["docs.jsonl", "queries.jsonl"] {
+        let body = std::fs::read_to_string(common::repo().join("fixtures/eval").join(file)).expect("fixture set");
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let row: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            texts.push(format!("{} {}", row["title"].as_str().unwrap_or(""), row["text"].as_str().unwrap_or("")));
+        }
+    }
+    texts.extend(
+        [
+            "Act on the Protection of Personal Information (APPI), Art. 27 — café, naïve, α/β 0.5µm",
+            "國家公務員法第百二條 舊字體の條文 ㈱ ㍻ ㎡ ① Ⅲ 〒100-8914 ＡＢＣ１２３ ｶﾀｶﾅ",
+            "【別表第一】（第三条関係） 「」『』〔〕≪≫ ※ ★ ■ → ≦ ±",
+        ]
+        .map(String::from),
+    );
+    assert!(texts.len() > 80, "{} texts", texts.len());
+    let (a, b) = (full.embed_passages(&texts).expect("full"), japanese.embed_passages(&texts).expect("trimmed"));
+    for ((t, x), y) in texts.iter().zip(&a).zip(&b) {
+        let cos = cosine(x, y);
+        assert!(cos > 0.999_999, "cos {cos} for {t}");
+    }
+    // Korean pieces are dropped: the same text is read differently (and still gets a vector).
+    let korean = ["주민등록등본 발급 수수료"];
+    let cos = cosine(&full.embed_passages(&korean).expect("full")[0], &japanese.embed_passages(&korean).expect("trimmed")[0]);
+    assert!(cos < 0.9999, "Korean text was tokenized as before (cos {cos}): nothing was trimmed");
+    // A placeholder cannot be reached from the input: the noncharacter is removed first.
+    let v = japanese.embed_passages(&["\u{FDD0}1000 住民票"]).expect("placeholder-like input");
+    let w = japanese.embed_passages(&[" 1000 住民票"]).expect("plain input");
+    assert!(cosine(&v[0], &w[0]) > 0.999_999);
+}

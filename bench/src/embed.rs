@@ -26,6 +26,10 @@ pub struct EmbedArgs {
     /// Number of passages to embed per engine.
     #[arg(long, default_value_t = 256)]
     pub texts: usize,
+    /// Passage length in characters (default: indexer.passage_chars of the configuration); about
+    /// one E5 token per character of Japanese text.
+    #[arg(long)]
+    pub passage_chars: Option<usize>,
     /// Batch size (default: embedding.batch_size of the configuration).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -52,6 +56,8 @@ pub struct EmbedArgs {
 struct EngineResult {
     engine: String,
     texts: usize,
+    /// Mean length of the embedded passages in characters (prefix included).
+    mean_chars: f64,
     batch: usize,
     threads: usize,
     seconds: f64,
@@ -87,6 +93,7 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
             cmd.arg("embed")
                 .args(["--engine", engine, "--texts", &args.texts.to_string(), "--batch", &batch.to_string()])
                 .args(["--threads", &threads.to_string(), "--query-n", &args.query_n.to_string()])
+                .args(["--passage-chars", &passage_chars(config, args).to_string()])
                 .arg("--docs")
                 .arg(&args.docs)
                 .arg("--queries")
@@ -105,7 +112,7 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
     let min_cos = agreement(&results[0], &results[1]);
     for r in &results {
         util::emit(&json!({
-            "bench": "embed", "engine": r.engine, "texts": r.texts, "batch": r.batch, "threads": r.threads,
+            "bench": "embed", "engine": r.engine, "texts": r.texts, "passage_chars": passage_chars(config, args), "mean_chars": r.mean_chars, "batch": r.batch, "threads": r.threads,
             "seconds": util::round2(r.seconds), "passages_per_second": util::round2(r.passages_per_second),
             "single_query": r.query, "peak_rss_mib": r.peak_rss_mib, "loadavg": r.loadavg,
         }));
@@ -125,6 +132,10 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
     Ok(())
 }
 
+fn passage_chars(config: &Config, args: &EmbedArgs) -> usize {
+    args.passage_chars.unwrap_or(config.indexer.passage_chars)
+}
+
 /// The benchmark passages: the first `n` passages of the documents, as the indexer would embed them.
 fn passages(docs: &Path, n: usize, passage_chars: usize) -> Result<Vec<String>> {
     let lines: Vec<shirabe::eval::EvalDoc> = util::read_jsonl(docs)?;
@@ -142,7 +153,7 @@ fn passages(docs: &Path, n: usize, passage_chars: usize) -> Result<Vec<String>> 
 }
 
 fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, threads: usize) -> Result<EngineResult> {
-    let texts = passages(&args.docs, args.texts, config.indexer.passage_chars)?;
+    let texts = passages(&args.docs, args.texts, passage_chars(config, args))?;
     let queries: Vec<String> = util::load_queries(&args.queries, args.query_n)?.into_iter().map(|q| shirabe::text::normalize::normalize(&q)).collect();
     // Both engines see exactly these strings (the prefixes E5 needs, as shirabe adds them).
     let prefixed: Vec<String> = texts.iter().map(|t| format!("passage: {t}")).collect();
@@ -180,6 +191,7 @@ fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, thr
     Ok(EngineResult {
         engine: engine.to_string(),
         texts: prefixed.len(),
+        mean_chars: util::round2(prefixed.iter().map(|t| t.chars().count()).sum::<usize>() as f64 / prefixed.len().max(1) as f64),
         batch,
         threads,
         seconds,
@@ -203,19 +215,31 @@ struct RawOrt {
     output: String,
 }
 
+/// The ONNX Runtime session as fastembed builds it (graph optimisation level 3, `threads`
+/// intra-op threads), with its environment.
+pub fn load_session(model_dir: &Path, library: &Path, threads: usize) -> Result<(ort::environment::Environment, ort::session::Session)> {
+    let env = ort::init_from(library).map_err(|e| anyhow::anyhow!("loading {}: {e}", library.display()))?.build()?;
+    let model = std::fs::read(model_dir.join("model.onnx"))?;
+    let session = ort::session::Session::builder(&env)?
+        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_intra_threads(threads)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .commit_from_memory(&model)?;
+    Ok((env, session))
+}
+
+/// The model's `tokenizer.json`, loaded by the `tokenizers` crate.
+pub fn load_tokenizer(model_dir: &Path) -> Result<tokenizers::Tokenizer> {
+    tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("tokenizer.json: {e}"))
+}
+
 impl RawOrt {
     fn load(model_dir: &Path, library: &Path, threads: usize) -> Result<RawOrt> {
-        let env = ort::init_from(library).map_err(|e| anyhow::anyhow!("loading {}: {e}", library.display()))?.build()?;
-        let model = std::fs::read(model_dir.join("model.onnx"))?;
-        let session = ort::session::Session::builder(&env)?
-            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .with_intra_threads(threads)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .commit_from_memory(&model)?;
+        let (env, session) = load_session(model_dir, library, threads)?;
         let config: serde_json::Value = serde_json::from_slice(&std::fs::read(model_dir.join("config.json"))?)?;
         let tok_config: serde_json::Value = serde_json::from_slice(&std::fs::read(model_dir.join("tokenizer_config.json"))?)?;
-        let mut tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("tokenizer.json: {e}"))?;
+        let mut tokenizer = load_tokenizer(model_dir)?;
         let pad_token = tok_config["pad_token"].as_str().or_else(|| tok_config["pad_token"]["content"].as_str()).unwrap_or("<pad>").to_string();
         let pad_id = config["pad_token_id"].as_u64().map(|v| v as u32).or_else(|| tokenizer.token_to_id(&pad_token)).unwrap_or(0);
         let max_length = tok_config["model_max_length"].as_f64().map_or(512, |m| (m as usize).min(512));

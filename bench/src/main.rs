@@ -57,8 +57,12 @@ enum Cmd {
     },
     /// Resident memory of the parts the service loads, in its order: the bare process, the
     /// dictionary (both analysers), the embedding model (ONNX Runtime session and tokenizer), one
-    /// question embedded.
-    Memory,
+    /// question embedded. `--split` instead loads the embedder's two parts alone with the raw
+    /// crates (the tokenizer, then the ONNX Runtime session) to show which holds what.
+    Memory {
+        #[arg(long)]
+        split: bool,
+    },
     /// The fast variant for CI (< 2 minutes): a 2k-passage corpus, query latency, HTTP with 1 and
     /// 8 clients, and the embedding comparison, all small.
     Quick {
@@ -101,17 +105,25 @@ fn real_main() -> Result<()> {
             Ok(())
         }
         Cmd::Quick { out, docs, queries } => quick(&config, out, docs, queries),
-        Cmd::Memory => memory(&config),
+        Cmd::Memory { split } => memory(&config, split),
     }
 }
 
 /// One JSON line per loading step with the process's resident memory after it.
-fn memory(config: &Config) -> Result<()> {
+fn memory(config: &Config, split: bool) -> Result<()> {
     let step = |name: &str| {
         let (peak, now) = util::rss_of(std::process::id());
         util::emit(&serde_json::json!({"step": name, "rss_mib": now, "peak_rss_mib": peak, "loadavg": util::loadavg()}));
     };
     step("process");
+    if split {
+        let tokenizer = embed::load_tokenizer(&config.model_dir())?;
+        step("tokenizer alone (tokenizers crate)");
+        let session = embed::load_session(&config.model_dir(), &config.ort_library(), config.embedding.threads)?;
+        step("ONNX Runtime session alone (ort crate)");
+        drop((tokenizer, session));
+        return Ok(());
+    }
     let analyzers = shirabe::analysis::Analyzers::load(&config.dict_dir())?;
     step("dictionary");
     let embedder = shirabe::embed::Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
@@ -167,6 +179,7 @@ fn quick(config: &Config, out: PathBuf, docs: PathBuf, queries: PathBuf) -> Resu
             docs,
             texts: 16,
             batch: None,
+            passage_chars: None,
             threads: None,
             queries,
             query_n: 20,
