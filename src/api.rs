@@ -25,16 +25,13 @@ use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::access::{Caller, Credentials, Users};
-use crate::answer::{Answerer, AnswerSentence, ABSTAIN_MESSAGE};
+use crate::answer::{AnswerSentence, ABSTAIN_MESSAGE};
 use crate::audit::{AuditLog, Event, Record};
-use crate::analysis::Analyzers;
-use crate::config::Config;
-use crate::embed::Embedder;
+use crate::engine::Engine;
 use crate::index::{Generation, IndexDir};
 use crate::keyword::days;
 use crate::model::{DocType, Document, Filter};
-use crate::query::QueryExpander;
-use crate::search::{Mode, Retriever};
+use crate::search::Mode;
 use crate::validity::InForce;
 
 /// Longest accepted question, in characters.
@@ -46,10 +43,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Shared state of the service.
 pub struct AppState {
-    pub config: Config,
-    pub analyzers: Analyzers,
-    pub embedder: Arc<Embedder>,
-    pub expander: QueryExpander,
+    /// The models, the configuration and the query paths (see [`Engine`]).
+    pub engine: Engine,
     pub users: Users,
     pub generation: RwLock<Option<Arc<Generation>>>,
     /// Where the page's files are read from; `None`: the copies built into the binary.
@@ -61,10 +56,25 @@ pub struct AppState {
     pub permits: Arc<Semaphore>,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
-    /// Abstention threshold of the extractive answerer.
-    pub answer_threshold: f32,
-    /// The optional generator (`[answer] generator_url`); `None`: extractive answers only.
-    pub generator: Option<crate::generate::Generator>,
+}
+
+/// The users file; a missing file means no users (every request is refused), said in the log,
+/// and a file with the published development tokens is said too.
+fn load_users(path: &Path) -> crate::error::Result<Users> {
+    if !path.exists() {
+        tracing::warn!(path = %path.display(), "no users file: every /api request will be refused (401)");
+        return Ok(Users::default());
+    }
+    let users = Users::load(path)?;
+    let dev = users.development_tokens();
+    if !dev.is_empty() {
+        tracing::warn!(
+            path = %path.display(),
+            users = ?dev,
+            "the users file holds the published development tokens (dev-<name>): anyone may log in as these users. For real use, give each user a secret token: `shirabe hash-token < token.txt` prints the token_sha256 to put in the users file (README, Configuration)"
+        );
+    }
+    Ok(users)
 }
 
 /// The permits for `server.max_concurrent_queries` (0 = one per core).
@@ -77,12 +87,34 @@ pub fn query_permits(config: &crate::config::ServerConfig) -> Arc<Semaphore> {
 }
 
 impl AppState {
+    /// The state `shirabe serve` runs with, built around the engine from its configuration: the
+    /// users file, the audit log, the query slots and the current index generation (none yet: an empty index until the indexer
+    /// publishes one). The service and the tests build it here, so they run the same state.
+    pub fn new(engine: Engine) -> crate::error::Result<AppState> {
+        let config = &engine.config;
+        let users = load_users(&config.users_file())?;
+        let generation = Generation::open_current(config, &engine.analyzers)?.map(Arc::new);
+        if generation.is_none() {
+            tracing::warn!(index = %config.index_dir().display(), "no index yet: serving an empty index until shirabe-indexer publishes one");
+        }
+        Ok(AppState {
+            web_dir: config.server.web_dir.clone(),
+            refusals: crate::access::FailureLimiter::new(config.server.max_refusals_per_minute, Duration::from_secs(60)),
+            permits: query_permits(&config.server),
+            audit: AuditLog::open(&config.audit_dir())?,
+            metrics: Default::default(),
+            users,
+            generation: RwLock::new(generation),
+            engine,
+        })
+    }
+
     /// Waits for a retrieval slot: requests queue in arrival order (tokio's semaphore is fair)
     /// instead of failing as soon as the slots are taken, up to `server.queue_timeout_secs`.
     /// The permit moves into the blocking task, so a request abandoned by its client (or by the
     /// time limit) still holds its slot until its CPU work is done.
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        let wait = Duration::from_secs(self.config.server.queue_timeout_secs);
+        let wait = Duration::from_secs(self.engine.config.server.queue_timeout_secs);
         match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(ApiError::Busy),
@@ -221,11 +253,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let creds = Credentials {
             authorization: text(header::AUTHORIZATION.as_str()),
-            sso_user: state.config.auth.sso_header.as_deref().and_then(text),
+            sso_user: state.engine.config.auth.sso_header.as_deref().and_then(text),
             peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
             host: text(header::HOST.as_str()),
         };
-        state.users.identify(&state.config.auth, &creds).ok_or(ApiError::Unauthorized)
+        state.users.identify(&state.engine.config.auth, &creds).ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -524,11 +556,7 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
     let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
     let docs = tokio::task::spawn_blocking(move || -> crate::Result<Vec<(crate::search::DocumentHit, StatusView)>> {
         let _permit = permit;
-        let retriever = Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander, cache_scope: &who };
-        let mut docs = retriever.documents(&gen, &query, &filter, mode, 3)?;
-        if !all_versions {
-            docs = crate::search::prefer_in_force(&gen, docs, as_of, &filter);
-        }
+        let docs = st.engine.search(&gen, &query, &filter, mode, (!all_versions).then_some(as_of), &who)?;
         Ok(docs.into_iter().map(|d| {
             let status = status_view(&gen, &d.document, as_of, &filter);
             (d, status)
@@ -632,7 +660,7 @@ async fn document(
 async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
-    let (path, hash, max) = (doc.source_path.clone(), doc.content_hash.clone(), state.config.indexer.max_file_bytes);
+    let (path, hash, max) = (doc.source_path.clone(), doc.content_hash.clone(), state.engine.config.indexer.max_file_bytes);
     // A download holds a query slot while the file is copied and hashed (the hash must match
     // before the first byte is sent); the copy is then streamed, so memory stays small whatever
     // the file's size, and the slots bound how many copies are made at once.
@@ -774,12 +802,7 @@ async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result
     let (hits, answer, generator) = tokio::task::spawn_blocking(move || -> crate::Result<_> {
         let _permit = permit;
         let Some(gen) = gen else { return Ok((Vec::new(), None, None)) };
-        let asker = crate::ask::Asker {
-            retriever: Retriever { analyzers: &st.analyzers, embedder: &st.embedder, config: &st.config.search, expander: &st.expander, cache_scope: &who },
-            answerer: Answerer { analyzers: &st.analyzers, embedder: &st.embedder, threshold: st.answer_threshold, cache_scope: &who },
-            generator: st.generator.as_ref(),
-        };
-        let asked = asker.ask(&gen, &question, &filter, as_of, all_versions)?;
+        let asked = st.engine.answer(&gen, &question, &filter, as_of, all_versions, &who)?;
         Ok((asked.cited, Some(asked.answer), asked.generator))
     })
     .await
@@ -1062,9 +1085,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Swaps in a newer generation when the indexer publishes one.
 pub fn spawn_reloader(state: Arc<AppState>) {
-    let interval = Duration::from_secs(state.config.server.reload_interval_secs.max(1));
+    let interval = Duration::from_secs(state.engine.config.server.reload_interval_secs.max(1));
     tokio::spawn(async move {
-        let index_dir = IndexDir::new(state.config.index_dir());
+        let index_dir = IndexDir::new(state.engine.config.index_dir());
         loop {
             tokio::time::sleep(interval).await;
             let served = state.current().map(|g| g.id);
@@ -1074,7 +1097,7 @@ pub fn spawn_reloader(state: Arc<AppState>) {
             }
             let st = state.clone();
             let dir = index_dir.clone();
-            let opened = tokio::task::spawn_blocking(move || Generation::open(&dir, latest, &st.analyzers, &st.config)).await;
+            let opened = tokio::task::spawn_blocking(move || Generation::open(&dir, latest, &st.engine.analyzers, &st.engine.config)).await;
             match opened {
                 Ok(Ok(gen)) => {
                     tracing::info!(generation = latest, passages = gen.num_passages(), "serving a new index generation");
@@ -1087,14 +1110,15 @@ pub fn spawn_reloader(state: Arc<AppState>) {
     });
 }
 
-/// Serves until SIGTERM or Ctrl-C.
+/// Serves on `listener` until SIGTERM or Ctrl-C. The caller binds it, so a test can bind port 0
+/// and know the address before the service starts, with no window for another process to take
+/// it.
 ///
-/// On either it or Ctrl-C it stops accepting connections and returns once the requests in flight
+/// On either signal it or Ctrl-C it stops accepting connections and returns once the requests in flight
 /// have been answered (each has written its audit record by then). Under systemd it reports
 /// `READY=1` once listening and `STOPPING=1` when told to stop (`Type=notify`).
-pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
+pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     spawn_reloader(state.clone());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     // The bound address: with port 0 the system chose one.
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "shirabe is listening");

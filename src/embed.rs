@@ -239,12 +239,10 @@ impl Embedder {
         for input in inputs.iter_mut().filter(|i| i.contains(PLACEHOLDER)) {
             *input = input.replace(PLACEHOLDER, " ");
         }
-        let tokens: Vec<usize> = inputs.iter().map(|t| estimated_tokens(t)).collect();
-        let mut order: Vec<usize> = (0..inputs.len()).collect();
-        order.sort_by_key(|&i| tokens[i]);
         let mut out: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
+        let plan = batch_plan(&inputs, self.batch_size);
         let mut model = self.model.lock();
-        for batch in budget_batches(&order, |i| tokens[i], self.batch_size) {
+        for batch in &plan {
             let texts: Vec<String> = batch.iter().map(|&i| std::mem::take(&mut inputs[i])).collect();
             let vectors = model.embed(texts, Some(batch.len())).map_err(|e| Error::Embedding(e.to_string()))?;
             if vectors.len() != batch.len() {
@@ -256,6 +254,16 @@ impl Embedder {
         }
         out.into_iter().map(|v| v.ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))).collect()
     }
+}
+
+/// The inference batches for `inputs`, as indices: sorted by estimated length and cut by
+/// `max_batch` and [`TOKEN_BUDGET`] (public so that the benchmark's raw ONNX Runtime baseline can
+/// run the very same batches).
+pub fn batch_plan<S: AsRef<str>>(inputs: &[S], max_batch: usize) -> Vec<Vec<usize>> {
+    let tokens: Vec<usize> = inputs.iter().map(|t| estimated_tokens(t.as_ref())).collect();
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by_key(|&i| tokens[i]);
+    budget_batches(&order, |i| tokens[i], max_batch).into_iter().map(<[usize]>::to_vec).collect()
 }
 
 /// Most padded tokens (batch size × longest input) in one inference batch.

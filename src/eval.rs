@@ -17,15 +17,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analyzers;
-use crate::config::SearchConfig;
+use crate::engine::Engine;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::index::{write_documents, Generation, State};
 use crate::ingest::{ExtractedDocument, Section};
 use crate::keyword::KeywordIndex;
 use crate::model::{Access, DocType, Document, Filter};
-use crate::query::QueryExpander;
-use crate::search::{Mode, Retriever};
+use crate::search::Mode;
 use crate::vector::EmbeddedStore;
 
 /// Cut-off of every metric.
@@ -134,8 +133,6 @@ pub struct EvalOptions<'a> {
     pub queries: &'a Path,
     pub qrels: &'a Path,
     pub modes: Vec<Mode>,
-    pub search: SearchConfig,
-    pub expander: QueryExpander,
     pub passage_chars: usize,
     /// Evaluate at most this many queries (0 = all), taken in file order.
     pub max_queries: usize,
@@ -148,7 +145,7 @@ pub struct EvalOptions<'a> {
 }
 
 /// Builds the throwaway index and evaluates each mode.
-pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'_>) -> Result<Vec<EvalResult>> {
+pub fn evaluate(engine: &Engine, opts: &EvalOptions<'_>) -> Result<Vec<EvalResult>> {
     let docs: Vec<EvalDoc> = read_jsonl(opts.docs)?;
     let mut queries: Vec<EvalQuery> = read_jsonl(opts.queries)?;
     let qrels = read_qrels(opts.qrels)?;
@@ -158,17 +155,17 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     }
 
     let started = Instant::now();
-    let index = index_docs(analyzers, embedder, docs.iter(), opts.passage_chars)?;
+    let index = index_docs(&engine.analyzers, &engine.embedder, docs.iter(), opts.passage_chars)?;
     let (gen, passages) = (&index.gen, index.passages);
     let index_seconds = started.elapsed().as_secs_f64();
 
-    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander, cache_scope: "" };
+    let retriever = engine.retriever("");
     let filter = Filter::unrestricted();
     if let Some(path) = opts.dump_runs {
         let mut out = String::new();
         for q in &queries {
             let prepared = retriever.prepare(&q.text);
-            let (keyword, vector) = retriever.sides(&gen, &prepared, &filter, Mode::Hybrid, opts.search.candidates)?;
+            let (keyword, vector) = retriever.sides(&gen, &prepared, &filter, Mode::Hybrid, engine.config.search.candidates)?;
             let row = serde_json::json!({
                 "id": q.id,
                 "keyword": keyword.iter().map(|h| (&h.passage_id, &h.doc_id, h.score)).collect::<Vec<_>>(),
@@ -183,12 +180,12 @@ pub fn evaluate(analyzers: &Analyzers, embedder: &Embedder, opts: &EvalOptions<'
     for &mode in &opts.modes {
         // Each mode's latency is measured with cold query vectors, not those the previous mode
         // left in the embedder's cache.
-        embedder.clear_cache();
+        engine.embedder.clear_cache();
         let (mut r, mut rr, mut n) = (0.0, 0.0, 0.0);
         let mut latencies = Vec::with_capacity(queries.len());
         for q in &queries {
             let t = Instant::now();
-            let hits = retriever.passages(&gen, &q.text, &filter, mode, opts.search.candidates)?;
+            let hits = retriever.passages(&gen, &q.text, &filter, mode, engine.config.search.candidates)?;
             let mut seen = HashSet::new();
             let mut ranked: Vec<(String, f32)> =
                 hits.into_iter().map(|h| (h.passage.doc_id, h.score)).filter(|(d, _)| seen.insert(d.clone())).collect();
@@ -331,8 +328,7 @@ struct EvalQueryWithAnswers {
 /// source paragraph is removed) while questions about the first half are answerable. Every
 /// question is answered once; the figures are then computed for each threshold in `thresholds`.
 pub fn evaluate_answers(
-    analyzers: &Analyzers,
-    embedder: &Embedder,
+    engine: &Engine,
     opts: &EvalOptions<'_>,
     thresholds: &[f32],
 ) -> Result<Vec<AnswerEvalPoint>> {
@@ -341,12 +337,12 @@ pub fn evaluate_answers(
     let queries: Vec<EvalQueryWithAnswers> = read_jsonl(opts.queries)?;
     let qrels = read_qrels(opts.qrels)?;
     let kept = |id: &str| Sha256::digest(id.as_bytes())[0] % 2 == 0;
-    let index = index_docs(analyzers, embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
+    let index = index_docs(&engine.analyzers, &engine.embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
     let gen = &index.gen;
-    let retriever = Retriever { analyzers, embedder, config: &opts.search, expander: &opts.expander, cache_scope: "" };
+    let retriever = engine.retriever("");
     // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
     // abstains exactly when best < t (sentences below t are dropped).
-    let answerer = crate::answer::Answerer { analyzers, embedder, threshold: 0.0, cache_scope: "" };
+    let answerer = engine.answerer(0.0, "");
     let mut outcomes: Vec<(bool, f32, Vec<(f32, String)>, Vec<String>)> = Vec::new();
     let (mut n_ans, mut n_unans) = (0, 0);
     let limit = if opts.max_queries == 0 { usize::MAX } else { opts.max_queries };

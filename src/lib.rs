@@ -18,6 +18,7 @@
 //! | [`validity`] | which rule is in force: effective dates, abolitions, amendments, `as_of` ranking |
 //! | [`answer`] | extractive answers: verbatim, cited sentences, or an abstention |
 //! | [`ask`] | the one path from a question to a grounded answer (API and evaluation) |
+//! | [`engine`] | the loaded models and configuration, and the query paths every front end calls |
 //! | [`access`] | callers, hashed bearer tokens, clearance and groups as a search filter |
 //! | [`audit`] | the append-only, hash-chained audit log and its verifier |
 //! | [`index`] | index generations, the manifest and the indexing pipeline |
@@ -33,6 +34,7 @@ pub mod audit;
 pub mod chunk;
 pub mod config;
 pub mod embed;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod generate;

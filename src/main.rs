@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use shirabe::access::Users;
 use shirabe::analysis::Analyzers;
 use shirabe::config::Config;
 use shirabe::embed::Embedder;
-use shirabe::index::Generation;
+use shirabe::engine::Engine;
 use shirabe::query::QueryExpander;
 use shirabe::search::Mode;
 
@@ -162,15 +161,6 @@ fn load_embedder(config: &Config) -> Result<Embedder> {
     Ok(Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?)
 }
 
-fn load_expander(config: &Config) -> Result<QueryExpander> {
-    let user_list = config.search.synonyms.clone().unwrap_or_else(|| config.data_dir.join("synonyms.toml"));
-    if user_list.exists() {
-        Ok(QueryExpander::from_file(&user_list)?)
-    } else {
-        Ok(QueryExpander::builtin())
-    }
-}
-
 fn main() {
     // Re-executed as a per-file extraction worker (eval-answers --corpus indexes with workers)?
     shirabe::ingest::worker::run_if_worker();
@@ -199,29 +189,25 @@ fn run(cli: Cli) -> Result<()> {
                 "hybrid" => vec![Mode::Hybrid],
                 other => bail!("unknown mode {other:?}: use keyword, vector, hybrid or all"),
             };
-            let analyzers = Analyzers::load(&config.dict_dir())?;
-            let embedder = load_embedder(&config)?;
-            let expander = if no_synonyms { QueryExpander::without_synonyms() } else { load_expander(&config)? };
+            let expander = if no_synonyms { QueryExpander::without_synonyms() } else { QueryExpander::from_config(&config)? };
+            let mut engine = Engine::load(config.clone())?;
+            engine.expander = expander;
             let opts = shirabe::eval::EvalOptions {
                 docs: &set.docs,
                 queries: &set.queries,
                 qrels: &set.qrels,
                 modes,
-                search: config.search.clone(),
-                expander,
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
                 as_of,
                 dump_runs: dump_runs.as_deref(),
             };
-            for result in shirabe::eval::evaluate(&analyzers, &embedder, &opts)? {
+            for result in shirabe::eval::evaluate(&engine, &opts)? {
                 println!("{}", serde_json::to_string(&result)?);
             }
             Ok(())
         }
         Command::EvalAnswers { corpus: Some(corpus), questions: Some(questions), index, out, trace, .. } => {
-            let analyzers = Analyzers::load(&config.dict_dir())?;
-            let embedder = load_embedder(&config)?;
             let index_dir = match index {
                 Some(dir) => dir,
                 None => {
@@ -237,10 +223,10 @@ fn run(cli: Cli) -> Result<()> {
                 questions: &questions,
                 index_dir,
                 worker: Some(&worker),
-                expander: load_expander(&config)?,
                 trace,
             };
-            let (report, rows) = shirabe::eval::corpus::evaluate_corpus(&config, &analyzers, &embedder, &opts)?;
+            let engine = Engine::load(config)?;
+            let (report, rows) = shirabe::eval::corpus::evaluate_corpus(&engine, &opts)?;
             if let Some(out) = out {
                 let mut text = String::new();
                 for row in &rows {
@@ -257,22 +243,19 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("eval-answers needs --corpus and --questions, or --docs, --queries and --qrels")
             };
             let set = EvalSet { docs, queries, qrels };
-            let analyzers = Analyzers::load(&config.dict_dir())?;
-            let embedder = load_embedder(&config)?;
+            let engine = Engine::load(config.clone())?;
             let opts = shirabe::eval::EvalOptions {
                 docs: &set.docs,
                 queries: &set.queries,
                 qrels: &set.qrels,
                 modes: vec![Mode::Hybrid],
-                search: config.search.clone(),
-                expander: load_expander(&config)?,
                 passage_chars: config.indexer.passage_chars,
                 max_queries,
                 as_of: None,
                 dump_runs: None,
             };
             let thresholds: Vec<f32> = vec![0.60, 0.65, 0.70, 0.72, 0.74, 0.76, 0.80];
-            for point in shirabe::eval::evaluate_answers(&analyzers, &embedder, &opts, &thresholds)? {
+            for point in shirabe::eval::evaluate_answers(&engine, &opts, &thresholds)? {
                 println!("{}", serde_json::to_string(&point)?);
             }
             Ok(())
@@ -328,58 +311,20 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
     }
     let addr: std::net::SocketAddr =
         config.server.listen.parse().with_context(|| format!("server.listen {:?} is not an address:port", config.server.listen))?;
-    let analyzers = Analyzers::load(&config.dict_dir())?;
-    let embedder = Arc::new(load_embedder(&config)?);
     if let Some(url) = &config.answer.generator_url {
         tracing::info!(%url, "answers may be rephrased by the configured generator; every sentence is checked against its citations");
     }
     if let Some(header) = &config.auth.sso_header {
         tracing::info!(%header, proxies = ?config.auth.trusted_proxies, "SSO header accepted from trusted proxies");
     }
-    let users_file = config.users_file();
-    let users = if users_file.exists() {
-        let users = Users::load(&users_file)?;
-        let dev = users.development_tokens();
-        if !dev.is_empty() {
-            tracing::warn!(
-                path = %users_file.display(),
-                users = ?dev,
-                "the users file holds the published development tokens (dev-<name>): anyone may log in as these users. For real use, give each user a secret token: `shirabe hash-token < token.txt` prints the token_sha256 to put in the users file (README, Configuration)"
-            );
-        }
-        users
-    } else {
-        tracing::warn!(path = %users_file.display(), "no users file: every /api request will be refused (401)");
-        Users::default()
-    };
-    let generation = Generation::open_current(&config, &analyzers)
-        .context("cannot open the current index generation")?
-        .map(Arc::new);
-    if generation.is_none() {
-        tracing::warn!(index = %config.index_dir().display(), "no index yet: serving an empty index until shirabe-indexer publishes one");
-    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.server.worker_threads > 0 {
         runtime.worker_threads(config.server.worker_threads);
     }
     let runtime = runtime.enable_all().build()?;
-    let state = Arc::new(shirabe::api::AppState {
-        expander: load_expander(&config)?,
-        web_dir: config.server.web_dir.clone(),
-        refusals: shirabe::access::FailureLimiter::new(config.server.max_refusals_per_minute, std::time::Duration::from_secs(60)),
-        permits: shirabe::api::query_permits(&config.server),
-        audit: shirabe::audit::AuditLog::open(&config.audit_dir())?,
-        answer_threshold: config.answer.threshold,
-        metrics: Default::default(),
-        generator: shirabe::generate::Generator::from_config(&config.answer),
-        config,
-        analyzers,
-        embedder,
-        users,
-        generation: parking_lot::RwLock::new(generation),
-    });
+    let state = Arc::new(shirabe::api::AppState::new(Engine::load(config)?)?);
     runtime.block_on(async move {
-        let addr_for_log = addr;
-        shirabe::api::serve(state, addr).await.with_context(|| format!("cannot listen on {addr_for_log}"))
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        shirabe::api::serve(state, listener).await.with_context(|| format!("serving on {addr}"))
     })
 }

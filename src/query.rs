@@ -43,6 +43,17 @@ impl QueryExpander {
         Self::from_toml(&text).map_err(|e| Error::InvalidQuery(format!("synonym list {}: {e}", path.display())))
     }
 
+    /// The list the configuration names (`search.synonyms`, default `<data_dir>/synonyms.toml`)
+    /// when that file exists, else the built-in one.
+    pub fn from_config(config: &crate::config::Config) -> Result<QueryExpander> {
+        let user_list = config.search.synonyms.clone().unwrap_or_else(|| config.data_dir.join("synonyms.toml"));
+        if user_list.exists() {
+            Self::from_file(&user_list)
+        } else {
+            Ok(Self::builtin())
+        }
+    }
+
     /// A list without synonyms (dates only), for measuring what the list adds.
     pub fn without_synonyms() -> QueryExpander {
         Self::with_groups(Vec::new())

@@ -4,7 +4,6 @@
 mod common;
 
 use shirabe::eval::{evaluate, EvalOptions};
-use shirabe::query::QueryExpander;
 use shirabe::search::Mode;
 
 #[test]
@@ -16,14 +15,12 @@ fn fixture_eval_set_hybrid_is_not_worse_than_either_side() {
         queries: &repo.join("fixtures/eval/queries.jsonl"),
         qrels: &repo.join("fixtures/eval/qrels.tsv"),
         modes: vec![Mode::Keyword, Mode::Vector, Mode::Hybrid],
-        search: config.search.clone(),
-        expander: QueryExpander::builtin(),
         passage_chars: config.indexer.passage_chars,
         max_queries: 0,
         as_of: None,
         dump_runs: None,
     };
-    let results = evaluate(&common::analyzers(), &common::embedder(), &opts).expect("evaluation");
+    let results = evaluate(&common::engine(), &opts).expect("evaluation");
     for r in &results {
         eprintln!("{}", serde_json::to_string(r).expect("json"));
         assert_eq!(r.queries, 44);
@@ -41,21 +38,19 @@ fn fixture_eval_set_hybrid_is_not_worse_than_either_side() {
 fn as_of_ranks_the_rule_in_force_first_on_the_as_of_set() {
     let repo = common::repo();
     let config = common::config();
-    let (analyzers, embedder) = (common::analyzers(), common::embedder());
+    let engine = common::engine();
     let run = |as_of| {
         let opts = EvalOptions {
             docs: &repo.join("fixtures/eval-asof/docs.jsonl"),
             queries: &repo.join("fixtures/eval-asof/queries.jsonl"),
             qrels: &repo.join("fixtures/eval-asof/qrels.tsv"),
             modes: vec![Mode::Hybrid],
-            search: config.search.clone(),
-            expander: QueryExpander::builtin(),
             passage_chars: config.indexer.passage_chars,
             max_queries: 0,
             as_of,
             dump_runs: None,
         };
-        evaluate(&analyzers, &embedder, &opts).expect("evaluation")[0].ndcg
+        evaluate(&engine, &opts).expect("evaluation")[0].ndcg
     };
     let plain = run(None);
     let dated = run(chrono::NaiveDate::from_ymd_opt(2026, 11, 26));
@@ -73,16 +68,15 @@ fn corpus_answer_harness_runs_the_production_path() {
     use shirabe::eval::corpus::{evaluate_corpus, CorpusEvalOptions};
     let repo = common::repo();
     let index = tempfile::tempdir().expect("tempdir");
-    let config = common::config();
     let opts = CorpusEvalOptions {
         corpus: &repo.join("fixtures/docs"),
         questions: &repo.join("fixtures/eval-answers/questions.jsonl"),
         index_dir: index.path().join("index"),
         worker: None,
-        expander: QueryExpander::builtin(),
         trace: false,
     };
-    let (report, rows) = evaluate_corpus(&config, &common::analyzers(), &common::embedder(), &opts).expect("harness");
+    let engine = common::engine();
+    let (report, rows) = evaluate_corpus(&engine, &opts).expect("harness");
     eprintln!("{}", serde_json::to_string(&report).expect("json"));
     assert_eq!((report.questions, report.answerable, report.unanswerable), (6, 4, 2));
     assert_eq!(report.verbatim_violations, 0);
@@ -91,7 +85,7 @@ fn corpus_answer_harness_runs_the_production_path() {
     let fee = rows.iter().find(|r| r.id == "fx-1").expect("fx-1");
     assert!(fee.span_hit && fee.doc_hit, "the fee row with its header is the answer: {fee:?}");
     // A second run reuses the index: nothing is re-embedded, the figures are the same.
-    let (again, _) = evaluate_corpus(&config, &common::analyzers(), &common::embedder(), &opts).expect("harness");
+    let (again, _) = evaluate_corpus(&engine, &opts).expect("harness");
     assert_eq!(again.span_hit, report.span_hit);
 }
 

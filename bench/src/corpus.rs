@@ -35,7 +35,10 @@ use shirabe::keyword::KeywordIndex;
 use shirabe::model::{Document, Passage};
 use shirabe::vector::{EmbeddedStore, VectorPoint, VectorStore};
 
-use crate::util::{self, SplitMix};
+use rand::SeedableRng;
+use rand_distr::Distribution;
+
+use crate::util;
 
 /// The bearer token of the benchmark user (clearance 3, no groups) in `users.toml`.
 pub const BENCH_TOKEN: &str = "shirabe-bench-token";
@@ -313,9 +316,10 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
 /// Adds σ·N(0,1) to each component (seeded by the passage id) and re-normalises.
 fn perturb(v: &mut [f32], passage_id: &str, sigma: f32) {
     let seed = u64::from_le_bytes(Sha256::digest(passage_id.as_bytes())[..8].try_into().unwrap_or([0; 8]));
-    let mut rng = SplitMix(seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for x in v.iter_mut() {
-        *x += sigma * rng.normal() as f32;
+        let noise: f32 = rand_distr::StandardNormal.sample(&mut rng);
+        *x += sigma * noise;
     }
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter_mut().for_each(|x| *x /= norm);

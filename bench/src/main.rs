@@ -180,6 +180,7 @@ fn quick(config: &Config, out: PathBuf, docs: PathBuf, queries: PathBuf) -> Resu
             texts: 16,
             batch: None,
             passage_chars: None,
+            min_chars: 0,
             threads: None,
             queries,
             query_n: 20,

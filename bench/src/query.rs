@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use serde_json::json;
-use shirabe::analysis::Analyzers;
+use shirabe::engine::Engine;
 use shirabe::config::Config;
 use shirabe::embed::Embedder;
 use shirabe::model::Filter;
@@ -39,14 +39,14 @@ pub struct QueryArgs {
 }
 
 pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
-    let analyzers = Analyzers::load(&config.dict_dir())?;
-    let embedder = Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
+    let mut engine = Engine::load(config.clone())?;
+    engine.expander = QueryExpander::builtin();
+    let embedder = &*engine.embedder;
     let t = Instant::now();
-    let gen = crate::corpus::open(&args.index, &analyzers)?;
+    let gen = crate::corpus::open(&args.index, &engine.analyzers)?;
     let open_seconds = t.elapsed().as_secs_f64();
     let passages = gen.num_passages();
-    let expander = QueryExpander::builtin();
-    let retriever = Retriever { analyzers: &analyzers, embedder: &embedder, config: &config.search, expander: &expander, cache_scope: "" };
+    let retriever = engine.retriever("");
     let filter = Filter::unrestricted();
     let queries = util::load_queries(&args.queries, args.n + args.warmup)?;
     let (warm, measured) = queries.split_at(args.warmup.min(queries.len()));
@@ -73,11 +73,11 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
                 (mode, Box::new(move |q: &str| retriever.passages(gen, q, filter, m, args.limit).map(drop).map_err(Into::into)))
             }
             "documents" => {
-                let (gen, retriever, filter) = (&gen, &retriever, &filter);
-                ("hybrid_documents", Box::new(move |q: &str| retriever.documents(gen, q, filter, Mode::Hybrid, 3).map(drop).map_err(Into::into)))
+                let (gen, engine, filter) = (&gen, &engine, &filter);
+                ("hybrid_documents", Box::new(move |q: &str| engine.search(gen, q, filter, Mode::Hybrid, None, "").map(drop).map_err(Into::into)))
             }
             "stages" => {
-                stages(&gen, &retriever, &embedder, config, warm, measured, args.limit)?;
+                stages(&gen, &retriever, embedder, config, warm, measured, args.limit)?;
                 continue;
             }
             other => bail!("unknown mode {other:?}"),

@@ -111,28 +111,6 @@ pub fn emit(value: &serde_json::Value) {
     let _ = std::io::stdout().flush();
 }
 
-/// SplitMix64: a tiny deterministic generator for the replica perturbation (no dependency).
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.unit(), self.unit());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
-
 /// CPU time consumed by the calling thread so far, in milliseconds (`CLOCK_THREAD_CPUTIME_ID`).
 /// With one embedding thread, ONNX Runtime runs on the caller's thread, so the difference
 /// around a search is the work the search needs, whatever else runs on the machine: a lower
@@ -153,16 +131,5 @@ mod tests {
         let p = Percentiles::of((1..=100).map(f64::from).rev().collect());
         assert_eq!((p.n, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms), (100, 50.0, 95.0, 99.0, 100.0));
         assert_eq!(Percentiles::of(Vec::new()).p99_ms, 0.0);
-    }
-
-    #[test]
-    fn splitmix_normal_is_deterministic_and_roughly_standard() {
-        let mut a = SplitMix(7);
-        let mut b = SplitMix(7);
-        let xs: Vec<f64> = (0..20_000).map(|_| a.normal()).collect();
-        assert!(xs.iter().zip((0..20_000).map(|_| b.normal())).all(|(x, y)| *x == y));
-        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
     }
 }

@@ -20,13 +20,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::analysis::Analyzers;
 use crate::ask::{Asked, Asker};
-use crate::config::Config;
-use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::model::Filter;
-use crate::search::Retriever;
+use crate::engine::Engine;
 
 /// One question of the file.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,7 +102,6 @@ pub struct CorpusEvalOptions<'a> {
     pub index_dir: PathBuf,
     /// The extraction worker binary (see [`crate::index::RunOptions::worker`]).
     pub worker: Option<&'a Path>,
-    pub expander: crate::query::QueryExpander,
     /// Add every candidate sentence with its signals to the rows (for calibration).
     pub trace: bool,
 }
@@ -150,15 +146,11 @@ fn place_matches(place: &str, page: Option<u32>, anchor: Option<&str>) -> bool {
 }
 
 /// Indexes `opts.corpus` (incrementally) and asks every question.
-pub fn evaluate_corpus(
-    config: &Config,
-    analyzers: &Analyzers,
-    embedder: &Embedder,
-    opts: &CorpusEvalOptions<'_>,
-) -> Result<(CorpusAnswerReport, Vec<QuestionRow>)> {
+pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<(CorpusAnswerReport, Vec<QuestionRow>)> {
     let questions: Vec<CorpusQuestion> = super::read_jsonl(opts.questions)?;
     let corpus = std::fs::canonicalize(opts.corpus).map_err(|e| Error::io(format!("corpus folder {}", opts.corpus.display()), e))?;
-    let mut config = config.clone();
+    let (analyzers, embedder) = (&engine.analyzers, &*engine.embedder);
+    let mut config = engine.config.clone();
     config.index_dir = Some(opts.index_dir.clone());
     let sources = [corpus.clone()];
     let run_opts = crate::index::RunOptions { sources: &sources, dry_run: false, progress: &|_, _, _| {}, worker: opts.worker };
@@ -167,11 +159,8 @@ pub fn evaluate_corpus(
         tracing::warn!(failed = report.failed.len(), "some corpus files could not be indexed");
     }
     let gen = crate::index::Generation::open_current(&config, analyzers)?.ok_or_else(|| Error::Index("the corpus index has no generation".into()))?;
-    let asker = Asker {
-        retriever: Retriever { analyzers, embedder, config: &config.search, expander: &opts.expander, cache_scope: "" },
-        answerer: crate::answer::Answerer { analyzers, embedder, threshold: config.answer.threshold, cache_scope: "" },
-        generator: None,
-    };
+    // Extractive answers only: the harness measures retrieval and the answerer, not a generator.
+    let asker = Asker { generator: None, ..engine.asker("") };
     let filter = Filter::unrestricted();
     let today = chrono::Local::now().date_naive();
     let mut rows = Vec::new();

@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn precedence_sidecar_folder_default() {
         let dir = TempDir::new("access");
-        let root = dir.0.clone();
+        let root = dir.path().to_path_buf();
         dir.write("a/b/doc.pdf", b"%PDF-");
         dir.write("a/other.pdf", b"%PDF-");
         dir.write("top.pdf", b"%PDF-");
@@ -181,7 +181,7 @@ mod tests {
         let dir = TempDir::new("access-default");
         dir.write("x.md", "# x");
         let default = acc(2, &["all"]);
-        assert_eq!(resolve_access(&dir.0, &dir.0.join("x.md"), &default).unwrap(), default);
+        assert_eq!(resolve_access(dir.path(), &dir.path().join("x.md"), &default).unwrap(), default);
     }
 
     #[test]
@@ -189,7 +189,7 @@ mod tests {
         let dir = TempDir::new("access-root");
         dir.write("_access.toml", "level = 3\n");
         dir.write("share/doc.txt", "本文");
-        let root = dir.0.join("share");
+        let root = dir.path().join("share");
         assert_eq!(
             resolve_access(&root, &root.join("doc.txt"), &acc(1, &[])).unwrap(),
             acc(1, &[])
@@ -210,7 +210,7 @@ mod tests {
             ("groups = [\"jinji\", \" * \"]", "reserved"),
         ] {
             dir.write("doc.txt.access.toml", body);
-            let err = resolve_access(&dir.0, &dir.0.join("doc.txt"), &Access::default()).unwrap_err();
+            let err = resolve_access(dir.path(), &dir.path().join("doc.txt"), &Access::default()).unwrap_err();
             assert!(matches!(err, IngestError::Access { .. }), "{body}: {err}");
             assert!(err.to_string().contains(needle), "{body}: {err}");
             assert!(err.to_string().contains("doc.txt.access.toml"), "{err}");

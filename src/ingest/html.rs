@@ -188,15 +188,7 @@ pub(crate) fn extract(source: &str) -> ExtractedDocument {
     let full: String = sections.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n");
     let title = page_title(&doc);
     let m = meta::guess(&full, title.as_deref());
-    ExtractedDocument {
-        key: String::new(),
-        title: m.title.unwrap_or_default(),
-        doc_type: m.doc_type,
-        issuer: m.issuer,
-        issued: m.issued,
-        number: m.number,
-        sections,
-    }
+    ExtractedDocument::from_meta(m, sections)
 }
 
 #[cfg(test)]

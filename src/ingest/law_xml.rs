@@ -335,20 +335,7 @@ pub(crate) fn extract(path: &Path, source: &str) -> Result<ExtractedDocument, In
     if is_law != Some(true) {
         let text = normalize(&plain);
         let m = meta::guess(&text, plain_title.as_deref());
-        return Ok(ExtractedDocument {
-            key: String::new(),
-            title: m.title.unwrap_or_default(),
-            doc_type: m.doc_type,
-            issuer: m.issuer,
-            issued: m.issued,
-            number: m.number,
-            sections: vec![Section {
-                text,
-                page: None,
-                anchor: None,
-                heading: None,
-            }],
-        });
+        return Ok(ExtractedDocument::from_meta(m, vec![Section { text, page: None, anchor: None, heading: None }]));
     }
     let number = Some(normalize(&st.law_num)).filter(|n| !n.is_empty());
     Ok(ExtractedDocument {

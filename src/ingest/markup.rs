@@ -237,15 +237,7 @@ fn build(sections: Vec<(Option<String>, String)>, title_hint: Option<String>) ->
         .collect();
     let full = sections.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n");
     let m = meta::guess(&full, title_hint.as_deref());
-    ExtractedDocument {
-        key: String::new(),
-        title: m.title.unwrap_or_default(),
-        doc_type: m.doc_type,
-        issuer: m.issuer,
-        issued: m.issued,
-        number: m.number,
-        sections,
-    }
+    ExtractedDocument::from_meta(m, sections)
 }
 
 #[cfg(test)]

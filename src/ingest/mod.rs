@@ -55,6 +55,21 @@ pub struct ExtractedDocument {
     pub sections: Vec<Section>,
 }
 
+impl ExtractedDocument {
+    /// A single-document file's document: the fields [`meta::guess`] found, and its sections.
+    pub(crate) fn from_meta(m: meta::Meta, sections: Vec<Section>) -> ExtractedDocument {
+        ExtractedDocument {
+            key: String::new(),
+            title: m.title.unwrap_or_default(),
+            doc_type: m.doc_type,
+            issuer: m.issuer,
+            issued: m.issued,
+            number: m.number,
+            sections,
+        }
+    }
+}
+
 /// A natural unit of a document, with what a citation needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Section {
@@ -337,26 +352,21 @@ fn finish(path: &Path, docs: Vec<ExtractedDocument>, ocr: bool) -> Result<Vec<Ex
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::path::{Path, PathBuf};
 
-    /// A fresh, empty directory under the system temp dir, removed on drop.
-    pub struct TempDir(pub PathBuf);
+    /// A fresh, empty directory under the system temp dir (`tempfile`), removed on drop, with a
+    /// helper that writes files into it.
+    pub struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         pub fn new(tag: &str) -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "shirabe-test-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp dir");
-            TempDir(dir)
+            TempDir(tempfile::Builder::new().prefix(&format!("shirabe-test-{tag}-")).tempdir().expect("create temp dir"))
+        }
+        pub fn path(&self) -> &Path {
+            self.0.path()
         }
         pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-            let p = self.0.join(rel);
+            let p = self.0.path().join(rel);
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent).expect("create parent");
             }
@@ -375,12 +385,6 @@ pub(crate) mod test_util {
             issued: None,
             number: None,
             sections,
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 }

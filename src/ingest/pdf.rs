@@ -13,7 +13,6 @@ use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -288,28 +287,6 @@ fn pdf_extract_wins(pt_raw: &str, pe_raw: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // OCR
 
-/// A temporary directory removed on drop.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new() -> std::io::Result<ScratchDir> {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "shirabe-ocr-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(ScratchDir(dir))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 enum OcrError {
     Missing { tool: &'static str, package: &'static str },
     Timeout,
@@ -383,8 +360,8 @@ fn tesseract_psm(image: &Path, lang: &str, psm: &str, deadline: Instant) -> Resu
 /// Renders page `page` (1-based) and reads it; returns the text and whether the vertical model
 /// won.
 fn ocr_page(path: &Path, page: usize, dpi: u32, deadline: Instant) -> OcrResult {
-    let dir = ScratchDir::new().map_err(|e| OcrError::Failed(e.to_string()))?;
-    let prefix = dir.0.join("page");
+    let dir = tempfile::Builder::new().prefix("shirabe-ocr-").tempdir().map_err(|e| OcrError::Failed(e.to_string()))?;
+    let prefix = dir.path().join("page");
     let mut cmd = Command::new("pdftoppm");
     let n = page.to_string();
     cmd.args([
@@ -415,7 +392,7 @@ fn ocr_page(path: &Path, page: usize, dpi: u32, deadline: Instant) -> OcrResult 
         }
         Ok(_) => {}
     }
-    let image = dir.0.join("page.png");
+    let image = dir.path().join("page.png");
     let horizontal = tesseract(&image, "jpn", deadline)?;
     let h_score = japanese_run_chars(&horizontal);
     let non_space = horizontal.chars().filter(|c| !c.is_whitespace()).count();
@@ -700,15 +677,7 @@ pub(crate) fn extract_with_report(
         ocr_secs = report.ocr_time.as_secs_f32(),
         "PDF extracted"
     );
-    let doc = ExtractedDocument {
-        key: String::new(),
-        title: m.title.unwrap_or_default(),
-        doc_type: m.doc_type,
-        issuer: m.issuer,
-        issued: m.issued,
-        number: m.number,
-        sections,
-    };
+    let doc = ExtractedDocument::from_meta(m, sections);
     Ok((vec![doc], report))
 }
 

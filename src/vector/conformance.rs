@@ -12,37 +12,20 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
 use super::{PassagePayload, VectorError, VectorFilter, VectorHit, VectorPoint, VectorStore, DIM};
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic data
 // ---------------------------------------------------------------------------------------------
 
-/// splitmix64: a tiny deterministic generator, so fixtures are identical on every run and backend.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box–Muller).
-    pub fn gaussian(&mut self) -> f64 {
-        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
-        let u2 = self.next_f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
+/// The suite's fixtures come from seeded generators, so they are identical on every run and
+/// backend.
+fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
 }
 
 fn normalize(v: &mut [f32]) {
@@ -59,8 +42,8 @@ fn normalize(v: &mut [f32]) {
 
 /// A deterministic pseudo-random unit vector, uniform on the sphere.
 pub fn unit_vector(seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let mut v: Vec<f32> = (0..DIM).map(|_| rng.gaussian() as f32).collect();
+    let mut rng = rng(seed);
+    let mut v: Vec<f32> = (0..DIM).map(|_| StandardNormal.sample(&mut rng)).collect();
     normalize(&mut v);
     v
 }
@@ -869,7 +852,7 @@ impl std::fmt::Display for Measurement {
 /// Synthetic corpus for measurements: `n` passages, 10 per document, payloads spread over every
 /// filter dimension.
 pub fn synthetic(n: usize, seed: u64) -> Vec<VectorPoint> {
-    let mut rng = Rng::new(seed);
+    let mut rng = rng(seed);
     (0..n)
         .map(|k| {
             let doc = k / 10;

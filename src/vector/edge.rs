@@ -35,7 +35,7 @@ use qdrant_edge::{
 use sha2::{Digest, Sha256};
 
 use super::{
-    field, filter_is_unsatisfiable, point_uuid_bytes, prepare_points, validate_vector, IndexKind,
+    field, point_uuid_bytes, prepare_points, search_needed, IndexKind,
     PassagePayload, VectorError, VectorFilter, VectorHit, VectorPoint, VectorStore, DIM,
     INDEXED_FIELDS,
 };
@@ -397,8 +397,7 @@ impl VectorStore for EmbeddedStore {
         filter: &VectorFilter,
         limit: usize,
     ) -> Result<Vec<VectorHit>, VectorError> {
-        validate_vector(query, None)?;
-        if limit == 0 || filter_is_unsatisfiable(filter) {
+        if !search_needed(query, filter, limit)? {
             return Ok(Vec::new());
         }
         let shard = self.shard()?;

@@ -312,6 +312,13 @@ pub(crate) fn prepare_points(points: &[VectorPoint]) -> Result<Vec<&VectorPoint>
     Ok(out)
 }
 
+/// Checks a search request both stores accept: `Ok(false)` when the engine need not be asked
+/// (no results wanted, or a filter that matches nothing).
+pub(crate) fn search_needed(query: &[f32], filter: &VectorFilter, limit: usize) -> Result<bool, VectorError> {
+    validate_vector(query, None)?;
+    Ok(limit > 0 && !filter_is_unsatisfiable(filter))
+}
+
 /// True when the filter can match nothing, so the engine need not be asked.
 pub(crate) fn filter_is_unsatisfiable(filter: &VectorFilter) -> bool {
     filter.max_level == 0

@@ -26,7 +26,7 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::{
-    field, filter_is_unsatisfiable, point_uuid_string, prepare_points, validate_vector, IndexKind,
+    field, point_uuid_string, prepare_points, search_needed, IndexKind,
     VectorError, VectorFilter, VectorHit, VectorPoint, VectorStore, CONFIG_KEY_QDRANT_COLLECTION,
     CONFIG_KEY_QDRANT_URL, DIM, INDEXED_FIELDS,
 };
@@ -377,8 +377,7 @@ impl VectorStore for ServerStore {
         filter: &VectorFilter,
         limit: usize,
     ) -> Result<Vec<VectorHit>, VectorError> {
-        validate_vector(query, None)?;
-        if limit == 0 || filter_is_unsatisfiable(filter) {
+        if !search_needed(query, filter, limit)? {
             return Ok(Vec::new());
         }
         let request = QueryPointsBuilder::new(self.collection.clone())

@@ -32,6 +32,12 @@ pub fn embedder() -> Embedder {
     Embedder::load(&c.model_dir(), &c.ort_library(), 2, 32).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An engine over setup's models with the built-in synonym list (the default configuration's
+/// search and answer settings).
+pub fn engine() -> shirabe::engine::Engine {
+    shirabe::engine::Engine::with_expander(config(), analyzers(), std::sync::Arc::new(embedder()), shirabe::query::QueryExpander::builtin())
+}
+
 /// Indexes `sources` into `config`'s index directory with the production pipeline and checks
 /// that no file failed; the analysers and the embedder are dropped again before it returns.
 pub fn index_all(config: &Config, sources: &[PathBuf]) -> shirabe::index::RunReport {
@@ -54,38 +60,36 @@ pub fn shared_dir(test: &str) -> Option<PathBuf> {
 }
 
 /// Starts the service for `config` on a free loopback port in a background thread and returns
-/// its base URL once `/healthz` answers.
+/// its base URL once `/healthz` answers. The state is built as `shirabe serve` builds it
+/// ([`shirabe::api::AppState::new`] over an engine), with `data` as the data directory (the audit log
+/// goes there; setup's assets stay where they are) and the fixture users unless the test names a
+/// users file.
 pub fn start_service(config: Config, data: &std::path::Path) -> String {
     start_service_with_permits(config, data, 16)
 }
 
 /// [`start_service`] with `permits` query slots (0: every request that needs one waits
 /// `server.queue_timeout_secs`, then gets 503).
-pub fn start_service_with_permits(config: Config, data: &std::path::Path, permits: usize) -> String {
+pub fn start_service_with_permits(mut config: Config, data: &std::path::Path, permits: usize) -> String {
     use std::sync::Arc;
-    let analyzers = analyzers();
-    let generation = shirabe::index::Generation::open_current(&config, &analyzers).expect("open the index").map(Arc::new);
-    let state = Arc::new(shirabe::api::AppState {
-        expander: shirabe::query::QueryExpander::builtin(),
-        web_dir: None,
-        refusals: shirabe::access::FailureLimiter::new(config.server.max_refusals_per_minute, std::time::Duration::from_secs(60)),
-        permits: Arc::new(tokio::sync::Semaphore::new(permits)),
-        audit: shirabe::audit::AuditLog::open(&data.join("audit")).expect("audit"),
-        answer_threshold: shirabe::answer::DEFAULT_THRESHOLD,
-        metrics: Default::default(),
-        generator: shirabe::generate::Generator::from_config(&config.answer),
-        users: shirabe::access::Users::load(&repo().join("fixtures/users.toml")).expect("users"),
-        config,
-        analyzers,
-        embedder: Arc::new(embedder()),
-        generation: parking_lot::RwLock::new(generation),
-    });
+    config.assets_dir = Some(config.assets_dir());
+    config.index_dir = Some(config.index_dir());
+    config.data_dir = data.to_path_buf();
+    config.users_file.get_or_insert_with(|| repo().join("fixtures/users.toml"));
+    let engine = shirabe::engine::Engine::new(config, analyzers(), Arc::new(embedder())).expect("the engine");
+    let mut state = shirabe::api::AppState::new(engine).expect("the service state");
+    state.permits = Arc::new(tokio::sync::Semaphore::new(permits));
+    let state = Arc::new(state);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking listener");
     let addr = listener.local_addr().expect("addr");
-    drop(listener);
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        rt.block_on(shirabe::api::serve(state, addr)).expect("serve");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            shirabe::api::serve(state, listener).await
+        })
+        .expect("serve");
     });
     let base = format!("http://{addr}");
     for _ in 0..200 {

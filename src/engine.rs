@@ -1,0 +1,97 @@
+//! The engine: the loaded models and the configuration, and the query paths every front end
+//! shares.
+//!
+//! The HTTP service, `shirabe eval`, `shirabe eval-answers` and the benchmarks all hold one
+//! [`Engine`] and ask it for a [`Retriever`] or an [`Asker`] scoped to a caller, or call
+//! [`Engine::search`] and [`Engine::answer`] directly, so a change to ranking or answering is
+//! made (and tested) in one place. The engine knows nothing of HTTP: handlers turn requests into
+//! a question, a [`Filter`] carrying the caller's rights and an `as_of` date, and turn the
+//! results back into JSON. Which index generation is served is the caller's business too (the
+//! service swaps generations as the indexer publishes them; the harnesses build their own).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use crate::analysis::Analyzers;
+use crate::answer::Answerer;
+use crate::ask::{Asked, Asker};
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::error::Result;
+use crate::generate::Generator;
+use crate::index::Generation;
+use crate::model::Filter;
+use crate::query::QueryExpander;
+use crate::search::{DocumentHit, Mode, Retriever};
+
+/// Passages shown per document in search results.
+pub const PASSAGES_PER_DOCUMENT: usize = 3;
+
+/// The models and settings a query needs.
+pub struct Engine {
+    pub config: Config,
+    pub analyzers: Analyzers,
+    pub embedder: Arc<Embedder>,
+    pub expander: QueryExpander,
+    /// The optional generator (`[answer] generator_url`); `None`: extractive answers only.
+    pub generator: Option<Generator>,
+}
+
+impl Engine {
+    /// An engine over loaded models, with the synonym list and the generator the configuration
+    /// names.
+    pub fn new(config: Config, analyzers: Analyzers, embedder: Arc<Embedder>) -> Result<Engine> {
+        let expander = QueryExpander::from_config(&config)?;
+        Ok(Engine::with_expander(config, analyzers, embedder, expander))
+    }
+
+    /// [`Engine::new`] with a given synonym list (the evaluation harness compares lists).
+    pub fn with_expander(config: Config, analyzers: Analyzers, embedder: Arc<Embedder>, expander: QueryExpander) -> Engine {
+        let generator = Generator::from_config(&config.answer);
+        Engine { config, analyzers, embedder, expander, generator }
+    }
+
+    /// Loads the dictionary and the embedding model that setup built, then [`Engine::new`].
+    pub fn load(config: Config) -> Result<Engine> {
+        let analyzers = Analyzers::load(&config.dict_dir())?;
+        let e = &config.embedding;
+        let embedder = Embedder::load(&config.model_dir(), &config.ort_library(), e.threads, e.batch_size)?;
+        Engine::new(config, analyzers, Arc::new(embedder))
+    }
+
+    /// Retrieval for one caller: `cache_scope` keeps the caller's cached query vectors apart
+    /// from everyone else's (`""` in tools).
+    pub fn retriever<'a>(&'a self, cache_scope: &'a str) -> Retriever<'a> {
+        Retriever { analyzers: &self.analyzers, embedder: &self.embedder, config: &self.config.search, expander: &self.expander, cache_scope }
+    }
+
+    /// The extractive answerer with `threshold` (the configured one is `config.answer.threshold`).
+    pub fn answerer<'a>(&'a self, threshold: f32, cache_scope: &'a str) -> Answerer<'a> {
+        Answerer { analyzers: &self.analyzers, embedder: &self.embedder, threshold, cache_scope }
+    }
+
+    /// The whole answer path for one caller, as configured.
+    pub fn asker<'a>(&'a self, cache_scope: &'a str) -> Asker<'a> {
+        Asker {
+            retriever: self.retriever(cache_scope),
+            answerer: self.answerer(self.config.answer.threshold, cache_scope),
+            generator: self.generator.as_ref(),
+        }
+    }
+
+    /// Documents for `query` (best first, with their best passages), all allowed by `filter`;
+    /// with `as_of`, a rule in force on that date ranks before the versions it replaced.
+    pub fn search(&self, gen: &Generation, query: &str, filter: &Filter, mode: Mode, as_of: Option<NaiveDate>, cache_scope: &str) -> Result<Vec<DocumentHit>> {
+        let docs = self.retriever(cache_scope).documents(gen, query, filter, mode, PASSAGES_PER_DOCUMENT)?;
+        Ok(match as_of {
+            Some(date) => crate::search::prefer_in_force(gen, docs, date, filter),
+            None => docs,
+        })
+    }
+
+    /// A grounded answer to `question` (see [`Asker::ask`]).
+    pub fn answer(&self, gen: &Generation, question: &str, filter: &Filter, as_of: NaiveDate, all_versions: bool, cache_scope: &str) -> Result<Asked> {
+        self.asker(cache_scope).ask(gen, question, filter, as_of, all_versions)
+    }
+}
