@@ -240,25 +240,32 @@ impl From<JsonRejection> for ApiError {
 #[derive(Clone)]
 struct Identified(Option<Caller>);
 
-/// The caller of an `/api` request: a bearer token, or the SSO header from a trusted proxy
-/// ([`crate::config::AuthConfig`]); anything else is 401.
-impl FromRequestParts<Arc<AppState>> for Caller {
+/// The caller of an `/api` request, as a handler argument: a bearer token, or the SSO header
+/// from a trusted proxy ([`crate::config::AuthConfig`]); anything else is 401.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Caller, ApiError> {
-        // Identified once per request, by the audit middleware that runs first.
-        if let Some(Identified(known)) = parts.extensions.get::<Identified>() {
-            return known.clone().ok_or(ApiError::Unauthorized);
-        }
-        let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let creds = Credentials {
-            authorization: text(header::AUTHORIZATION.as_str()),
-            sso_user: state.engine.config.auth.sso_header.as_deref().and_then(text),
-            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
-            host: text(header::HOST.as_str()),
-        };
-        state.users.identify(&state.engine.config.auth, &creds).ok_or(ApiError::Unauthorized)
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Authenticated, ApiError> {
+        identify(parts, state).map(Authenticated)
     }
+}
+
+/// Works out who a request's credentials name (the audit middleware's answer when it ran).
+fn identify(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    // Identified once per request, by the audit middleware that runs first.
+    if let Some(Identified(known)) = parts.extensions.get::<Identified>() {
+        return known.clone().ok_or(ApiError::Unauthorized);
+    }
+    let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let creds = Credentials {
+        authorization: text(header::AUTHORIZATION.as_str()),
+        sso_user: state.engine.config.auth.sso_header.as_deref().and_then(text),
+        peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        host: text(header::HOST.as_str()),
+    };
+    state.users.identify(&state.engine.config.auth, &creds).ok_or(ApiError::Unauthorized)
 }
 
 /// User filters of a search or question.
@@ -499,7 +506,7 @@ fn validate_query(q: &str) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/api/search", request_body = SearchRequest,
     responses((status = 200, body = SearchResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn search(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
+async fn search(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated, body: Result<Json<SearchRequest>, JsonRejection>) -> Result<Json<SearchResponse>, ApiError> {
     let Json(req) = body?;
     run_search(state, caller, req).await
 }
@@ -533,7 +540,7 @@ pub struct SearchParams {
     security(("bearer" = [])))]
 async fn search_get(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     params: Result<axum::extract::Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let axum::extract::Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -635,7 +642,7 @@ pub struct DocumentQuery {
     security(("bearer" = [])))]
 async fn document(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     UrlPath(id): UrlPath<String>,
     query: Result<axum::extract::Query<DocumentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DocumentResponse>, ApiError> {
@@ -657,7 +664,7 @@ async fn document(
 #[utoipa::path(get, path = "/api/documents/{id}/file", params(("id" = String, Path, description = "document id")),
     responses((status = 200, description = "the original file"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn document_file(State(state): State<Arc<AppState>>, caller: Caller, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
+async fn document_file(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let doc = gen.documents.get(&id).filter(|d| caller.filter().allows(&d.access)).ok_or(ApiError::NotFound)?;
     let (path, hash, max) = (doc.source_path.clone(), doc.content_hash.clone(), state.engine.config.indexer.max_file_bytes);
@@ -789,7 +796,7 @@ pub struct AnswerResponse {
 #[utoipa::path(post, path = "/api/answer", request_body = AnswerRequest,
     responses((status = 200, body = AnswerResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn answer(State(state): State<Arc<AppState>>, caller: Caller, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
+async fn answer(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated, body: Result<Json<AnswerRequest>, JsonRejection>) -> Result<Json<AnswerResponse>, ApiError> {
     let started = std::time::Instant::now();
     let Json(req) = body?;
     validate_query(&req.question)?;
@@ -875,7 +882,7 @@ fn hundred() -> usize {
 #[utoipa::path(get, path = "/api/audit", params(AuditQuery),
     responses((status = 200, description = "audit records, oldest first"), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn audit_tail(State(state): State<Arc<AppState>>, caller: Caller, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
+async fn audit_tail(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated, query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Record>>, ApiError> {
     if !caller.has_role("auditor") {
         return Err(ApiError::Forbidden);
     }
@@ -909,7 +916,7 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/me",
     responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
+async fn me(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated) -> Result<Json<Me>, ApiError> {
     state.record(Event { action: "login".into(), caller: caller.name.clone(), status: 200, ..Event::default() })?;
     Ok(Json(Me { name: caller.name, clearance: caller.clearance, groups: caller.groups, roles: caller.roles }))
 }
@@ -951,7 +958,7 @@ impl utoipa::Modify for BearerAuth {
 /// counts include classified documents, so only a caller with the `operator` (or `auditor`)
 /// role may read them; Prometheus scrapes with such a user's bearer token.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format"), (status = 403, body = Problem)))]
-async fn metrics(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
+async fn metrics(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated) -> Result<Response, ApiError> {
     if !caller.has_role("operator") && !caller.has_role("auditor") {
         return Err(ApiError::Forbidden);
     }
@@ -1002,7 +1009,7 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
     }
     let method = request.method().to_string();
     let (mut parts, body) = request.into_parts();
-    let caller = Caller::from_request_parts(&mut parts, &state).await.ok();
+    let caller = identify(&parts, &state).ok();
     parts.extensions.insert(Identified(caller.clone()));
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let client = caller.map(|c| c.name).unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));

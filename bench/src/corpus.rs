@@ -26,14 +26,14 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shirabe::analysis::Analyzers;
-use shirabe::config::Config;
-use shirabe::embed::{Embedder, DIM};
-use shirabe::index::{embedding_text, payload, Generation, State};
-use shirabe::eval::EvalDoc;
-use shirabe::keyword::KeywordIndex;
-use shirabe::model::{Document, Passage};
-use shirabe::vector::{EmbeddedStore, VectorPoint, VectorStore};
+use shirabe_engine::analysis::Analyzers;
+use shirabe_engine::config::Config;
+use shirabe_engine::embed::{Embedder, DIM};
+use shirabe_engine::index::{embedding_text, payload, Generation, State};
+use shirabe_engine::eval::EvalDoc;
+use shirabe_engine::keyword::KeywordIndex;
+use shirabe_engine::model::{Document, Passage};
+use shirabe_engine::vector::{EmbeddedStore, VectorPoint, VectorStore};
 
 use rand::SeedableRng;
 use rand_distr::Distribution;
@@ -155,10 +155,10 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
     }
     let mut base: Vec<(Document, Vec<Passage>)> = Vec::new();
     for d in &lines {
-        if shirabe::text::normalize::normalize(&d.text).trim().is_empty() {
+        if shirabe_engine::text::normalize::normalize(&d.text).trim().is_empty() {
             continue;
         }
-        let (mut doc, passages) = shirabe::eval::eval_document(d, passage_chars);
+        let (mut doc, passages) = shirabe_engine::eval::eval_document(d, passage_chars);
         doc.source_path = format!("bench/{}", d.id);
         if !passages.is_empty() {
             base.push((doc, passages));
@@ -260,7 +260,7 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
         out.join("users.toml"),
         format!(
             "# Benchmark user (token {BENCH_TOKEN:?}); written by shirabe-bench corpus.\n[[user]]\nname = \"bench\"\ntoken_sha256 = \"{}\"\nclearance = 3\ngroups = []\n",
-            shirabe::access::token_hash(BENCH_TOKEN)
+            shirabe_engine::access::token_hash(BENCH_TOKEN)
         ),
     )?;
     let build_seconds = started.elapsed().as_secs_f64();
@@ -425,7 +425,7 @@ mod tests {
         assert_ne!(a, c);
         let norm = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5);
-        let cos = shirabe::embed::cosine(&a, &base);
+        let cos = shirabe_engine::embed::cosine(&a, &base);
         assert!(cos > 0.99 && cos < 0.9999, "cosine {cos}");
     }
 }

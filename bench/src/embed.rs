@@ -13,8 +13,8 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shirabe::config::Config;
-use shirabe::embed::Embedder;
+use shirabe_engine::config::Config;
+use shirabe_engine::embed::Embedder;
 
 use crate::util::{self, Percentiles};
 
@@ -116,7 +116,7 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     let agreement = |a: &EngineResult, b: &EngineResult| {
-        a.sample.iter().zip(&b.sample).map(|(x, y)| shirabe::embed::cosine(x, y)).fold(f32::INFINITY, f32::min)
+        a.sample.iter().zip(&b.sample).map(|(x, y)| shirabe_engine::embed::cosine(x, y)).fold(f32::INFINITY, f32::min)
     };
     // Dynamic int8 quantisation scales activations per batch, so only engines that run the same
     // batches can agree exactly.
@@ -153,12 +153,12 @@ fn passage_chars(config: &Config, args: &EmbedArgs) -> usize {
 
 /// The benchmark passages: the first `n` passages of the documents, as the indexer would embed them.
 fn passages(docs: &Path, n: usize, passage_chars: usize, min_chars: usize) -> Result<Vec<String>> {
-    let lines: Vec<shirabe::eval::EvalDoc> = util::read_jsonl(docs)?;
+    let lines: Vec<shirabe_engine::eval::EvalDoc> = util::read_jsonl(docs)?;
     let mut out = Vec::new();
     for d in &lines {
-        let (doc, passages) = shirabe::eval::eval_document(d, passage_chars);
+        let (doc, passages) = shirabe_engine::eval::eval_document(d, passage_chars);
         for p in passages.into_iter().filter(|p| p.text.chars().count() >= min_chars) {
-            out.push(shirabe::index::embedding_text(&doc, &p));
+            out.push(shirabe_engine::index::embedding_text(&doc, &p));
             if out.len() >= n {
                 return Ok(out);
             }
@@ -169,7 +169,7 @@ fn passages(docs: &Path, n: usize, passage_chars: usize, min_chars: usize) -> Re
 
 fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, threads: usize) -> Result<EngineResult> {
     let texts = passages(&args.docs, args.texts, passage_chars(config, args), args.min_chars)?;
-    let queries: Vec<String> = util::load_queries(&args.queries, args.query_n)?.into_iter().map(|q| shirabe::text::normalize::normalize(&q)).collect();
+    let queries: Vec<String> = util::load_queries(&args.queries, args.query_n)?.into_iter().map(|q| shirabe_engine::text::normalize::normalize(&q)).collect();
     // Both engines see exactly these strings (the prefixes E5 needs, as shirabe adds them).
     let prefixed: Vec<String> = texts.iter().map(|t| format!("passage: {t}")).collect();
     let prefixed_queries: Vec<String> = queries.iter().map(|q| format!("query: {q}")).collect();
@@ -193,7 +193,7 @@ fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, thr
             let mut raw = RawOrt::load(&config.model_dir(), &config.ort_library(), threads)?;
             Box::new(move |t: &[String]| {
                 let mut out: Vec<Vec<f32>> = vec![Vec::new(); t.len()];
-                for plan in shirabe::embed::batch_plan(t, batch) {
+                for plan in shirabe_engine::embed::batch_plan(t, batch) {
                     let texts: Vec<String> = plan.iter().map(|&i| t[i].clone()).collect();
                     for (i, v) in plan.into_iter().zip(raw.embed(&texts)?) {
                         out[i] = v;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
-use shirabe::config::Config;
+use shirabe_engine::config::Config;
 
 use crate::util;
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use shirabe::config::Config;
+use shirabe_engine::config::Config;
 
 /// Benchmarks of shirabe: replicated corpora, query latency (library and HTTP), embedding and
 /// indexing throughput, peak memory.
@@ -124,9 +124,9 @@ fn memory(config: &Config, split: bool) -> Result<()> {
         drop((tokenizer, session));
         return Ok(());
     }
-    let analyzers = shirabe::analysis::Analyzers::load(&config.dict_dir())?;
+    let analyzers = shirabe_engine::analysis::Analyzers::load(&config.dict_dir())?;
     step("dictionary");
-    let embedder = shirabe::embed::Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
+    let embedder = shirabe_engine::embed::Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
     step("embedding model");
     embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
     step("one question embedded");

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use serde_json::json;
-use shirabe::engine::Engine;
-use shirabe::config::Config;
-use shirabe::embed::Embedder;
-use shirabe::model::Filter;
-use shirabe::query::QueryExpander;
-use shirabe::search::{vector_filter, Mode, Retriever};
+use shirabe_engine::engine::Engine;
+use shirabe_engine::config::Config;
+use shirabe_engine::embed::Embedder;
+use shirabe_engine::model::Filter;
+use shirabe_engine::query::QueryExpander;
+use shirabe_engine::search::{vector_filter, Mode, Retriever};
 
 use crate::util::{self, Percentiles};
 
@@ -110,7 +110,7 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
 /// The hybrid search's stages timed one by one on the same queries: query expansion and
 /// analysis, BM25 top-k, query embedding, HNSW top-k, and fetching the passages with snippets.
 fn stages(
-    gen: &shirabe::index::Generation,
+    gen: &shirabe_engine::index::Generation,
     retriever: &Retriever<'_>,
     embedder: &Embedder,
     config: &Config,
@@ -142,7 +142,7 @@ fn stages(
         ids.truncate(limit);
         let ps = gen.keyword.passages(&ids, &filter)?;
         for p in &ps {
-            std::hint::black_box(shirabe::search::snippet(&p.text, &prepared.ja_tokens, 160));
+            std::hint::black_box(shirabe_engine::search::snippet(&p.text, &prepared.ja_tokens, 160));
         }
         let t_fetch = t.elapsed();
         if i >= warm.len() {

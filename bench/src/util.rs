@@ -61,7 +61,7 @@ pub fn cpus() -> usize {
 
 /// Peak resident memory of this process, MiB.
 pub fn peak_rss_mib() -> Option<f64> {
-    shirabe::index::peak_rss_mib().map(round2)
+    shirabe_engine::index::peak_rss_mib().map(round2)
 }
 
 /// `VmHWM` (peak) and `VmRSS` (current) of another process, MiB.

@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use shirabe::analysis::Analyzers;
-use shirabe::config::Config;
-use shirabe::embed::Embedder;
-use shirabe::index::{run_locked, RunLock, RunOptions, RunReport};
+use shirabe_engine::analysis::Analyzers;
+use shirabe_engine::config::Config;
+use shirabe_engine::embed::Embedder;
+use shirabe_engine::index::{run_locked, RunLock, RunOptions, RunReport};
 
 mod metrics;
 
@@ -50,8 +50,8 @@ struct Cli {
 }
 
 fn main() {
-    // Re-executed as a per-file extraction worker (see shirabe::ingest::worker)?
-    shirabe::ingest::worker::run_if_worker();
+    // Re-executed as a per-file extraction worker (see shirabe_engine::ingest::worker)?
+    shirabe_engine::ingest::worker::run_if_worker();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,tantivy=warn,qdrant_edge=error".into());
     let json_logs = !std::io::stderr().is_terminal();
     if json_logs {

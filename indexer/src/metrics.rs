@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use shirabe::index::RunReport;
+use shirabe_engine::index::RunReport;
 
 const LAST_SUCCESS: &str = "shirabe_indexer_last_success_timestamp_seconds";
 
@@ -70,7 +70,7 @@ pub fn write(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shirabe::index::{Failure, FileItem};
+    use shirabe_engine::index::{Failure, FileItem};
 
     fn report(failed: usize) -> RunReport {
         let mut r = RunReport { generation: Some(7), documents: 12, passages: 340, seconds: 4.5, ..RunReport::default() };

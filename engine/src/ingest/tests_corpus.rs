@@ -16,7 +16,7 @@ use crate::model::DocType;
 fn corpus() -> Option<PathBuf> {
     let shared = std::env::var_os("SHIRABE_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
     let corpus = shared.join("corpus");
     if corpus.is_dir() {
         Some(corpus)

@@ -343,7 +343,7 @@ impl Config {
             // target/release/<binary> (and target/release/deps/<test binary>) of a checkout.
             candidates.extend(bin_dir.ancestors().skip(1).take(3).map(|d| d.join(".data")));
         }
-        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".data"));
+        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data"));
         candidates
             .into_iter()
             .find(|d| d.join("dict").join("ipadic").join("metadata.json").is_file())
