@@ -29,11 +29,9 @@ use sha2::{Digest, Sha256};
 use shirabe_engine::analysis::Analyzers;
 use shirabe_engine::config::Config;
 use shirabe_engine::embed::{Embedder, DIM};
-use shirabe_engine::index::{embedding_text, payload, Generation, State};
+use shirabe_engine::index::{embedding_text, Generation, GenerationBuilder, IndexDir, State};
 use shirabe_engine::eval::EvalDoc;
-use shirabe_engine::keyword::KeywordIndex;
 use shirabe_engine::model::{Document, Passage};
-use shirabe_engine::vector::{EmbeddedStore, VectorPoint, VectorStore};
 
 use rand::SeedableRng;
 use rand_distr::Distribution;
@@ -43,7 +41,6 @@ use crate::util;
 /// The bearer token of the benchmark user (clearance 3, no groups) in `users.toml`.
 pub const BENCH_TOKEN: &str = "shirabe-bench-token";
 const META: &str = "bench-corpus.json";
-const GEN: &str = "gen-000001";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CorpusArgs {
@@ -177,15 +174,15 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
     let (vectors, embedded_now) = embed_cached(config, &cache_path, &texts)?;
     let embed_seconds = t.elapsed().as_secs_f64();
 
-    // Replicate into the generation.
-    let gen_dir = out.join("index").join(GEN);
-    fs::create_dir_all(&gen_dir)?;
-    let keyword = KeywordIndex::open_or_create(&gen_dir.join("keyword"), &analyzers)?;
-    let store = EmbeddedStore::open_or_create(&gen_dir.join("vectors"))?;
-    let mut writer = keyword.writer()?;
+    // Replicate into the generation, through the indexer's own generation builder.
+    let mut gen_config = config.clone();
+    gen_config.index_dir = Some(out.join("index"));
+    gen_config.vector.backend = shirabe_engine::config::VectorBackend::Embedded;
+    let index_dir = IndexDir::new(out.join("index"));
+    let mut builder = GenerationBuilder::begin(&index_dir, &gen_config, &analyzers)?;
     let mut documents: BTreeMap<String, Document> = BTreeMap::new();
-    let (mut keyword_seconds, mut upsert_seconds) = (0.0, 0.0);
-    let mut batch: Vec<VectorPoint> = Vec::with_capacity(4096);
+    let mut batch: Vec<(Document, Vec<Passage>)> = Vec::new();
+    let mut batch_vectors: Vec<Vec<f32>> = Vec::with_capacity(4096);
     let mut total = 0usize;
     let mut replica = 0usize;
     'outer: loop {
@@ -207,24 +204,19 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
                     p
                 })
                 .collect();
-            let t = Instant::now();
-            writer.add(&d, &ps)?;
-            keyword_seconds += t.elapsed().as_secs_f64();
             for (k, p) in ps.iter().enumerate() {
                 let mut v = vectors[vi + k].clone();
                 if replica > 0 && args.perturb > 0.0 {
                     perturb(&mut v, &p.id, args.perturb);
                 }
-                batch.push(VectorPoint { payload: payload(&d, p), vector: v });
+                batch_vectors.push(v);
             }
             vi += passages.len();
-            if batch.len() >= 4096 {
-                let t = Instant::now();
-                store.upsert(&batch)?;
-                upsert_seconds += t.elapsed().as_secs_f64();
-                batch.clear();
+            documents.insert(id, d.clone());
+            batch.push((d, ps));
+            if batch_vectors.len() >= 4096 {
+                builder.add_embedded(&std::mem::take(&mut batch), std::mem::take(&mut batch_vectors))?;
             }
-            documents.insert(id, d);
             total += take;
             if total >= args.passages {
                 break 'outer;
@@ -235,26 +227,14 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
             eprintln!("corpus: {total} / {} passages written ({:.0} s)", args.passages, started.elapsed().as_secs_f64());
         }
     }
-    let t = Instant::now();
-    store.upsert(&batch)?;
-    upsert_seconds += t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    writer.commit()?;
-    keyword_seconds += t.elapsed().as_secs_f64();
+    builder.add_embedded(&batch, batch_vectors)?;
     eprintln!("corpus: building the HNSW index of {total} vectors (minutes at 100k)…");
-    let t = Instant::now();
-    store.flush()?;
-    store.optimize()?;
-    store.flush()?;
-    let optimize_seconds = t.elapsed().as_secs_f64();
-    drop(store);
-    drop(keyword);
-
+    let optimize_seconds = builder.commit()?;
+    let (keyword_seconds, upsert_seconds) = (builder.times.keyword, builder.times.vector_upsert);
     let state = State { files: BTreeMap::new(), documents, finished_at: Some(chrono::Utc::now().to_rfc3339()) };
     let n_docs = state.documents.len();
-    fs::write(gen_dir.join("state.json"), serde_json::to_vec(&state)?)?;
+    builder.publish(&state, 1)?;
     drop(state);
-    fs::write(out.join("index").join("CURRENT"), format!("{GEN}\n"))?;
     link_setup(config, out)?;
     fs::write(
         out.join("users.toml"),

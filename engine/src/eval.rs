@@ -20,12 +20,11 @@ use crate::analysis::Analyzers;
 use crate::engine::Engine;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::index::{write_documents, Generation, State};
+use crate::config::Config;
+use crate::index::{Generation, GenerationBuilder, IndexDir, State};
 use crate::ingest::{ExtractedDocument, Section};
-use crate::keyword::KeywordIndex;
 use crate::model::{Access, DocType, Document, Filter};
 use crate::search::Mode;
-use crate::vector::EmbeddedStore;
 
 /// Cut-off of every metric.
 pub const K: usize = 10;
@@ -254,8 +253,6 @@ fn index_docs<'a>(
     passage_chars: usize,
 ) -> Result<EvalIndex> {
     let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
-    let keyword = KeywordIndex::in_memory(analyzers)?;
-    let vectors = EmbeddedStore::open_or_create(&tmp.path().join("vectors"))?;
     let mut built = Vec::new();
     let mut documents = BTreeMap::new();
     for d in docs {
@@ -263,19 +260,15 @@ fn index_docs<'a>(
         documents.insert(d.id.clone(), document.clone());
         built.push((document, passages));
     }
-    let mut writer = keyword.writer()?;
-    let passages = write_documents(&mut writer, &vectors, embedder, &built)?;
-    writer.commit()?;
-    crate::vector::VectorStore::optimize(&vectors)?;
-    let gen = Generation {
-        id: 0,
-        dir: tmp.path().to_path_buf(),
-        keyword,
-        vectors: Box::new(vectors),
-        documents: documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        relations: crate::validity::Relations::build(documents.values()),
-        state: State { documents, ..State::default() },
-    };
+    // The indexer's own generation builder, in a throwaway index directory with the embedded
+    // vector store.
+    let mut config = Config::default();
+    config.index_dir = Some(tmp.path().join("index"));
+    config.vector.backend = crate::config::VectorBackend::Embedded;
+    let mut builder = GenerationBuilder::begin(&IndexDir::new(config.index_dir()), &config, analyzers)?;
+    let passages = builder.add(embedder, &built)?;
+    builder.publish(&State { documents, ..State::default() }, 1)?;
+    let gen = Generation::open_current(&config, analyzers)?.ok_or_else(|| Error::Index("the evaluation index was not published".into()))?;
     Ok(EvalIndex { gen, passages, _tmp: tmp })
 }
 

@@ -164,10 +164,10 @@ impl KeywordIndex {
     }
 
     /// A writer for a batch of changes; call [`KeywordWriter::commit`] to publish them.
-    pub fn writer(&self) -> Result<KeywordWriter<'_>> {
+    pub fn writer(&self) -> Result<KeywordWriter> {
         // One thread and a modest arena: the machine is small and embedding dominates indexing.
         let writer = self.index.writer_with_num_threads(1, 128 * 1024 * 1024)?;
-        Ok(KeywordWriter { index: self, writer })
+        Ok(KeywordWriter { fields: self.fields, reader: self.reader.clone(), writer })
     }
 
     /// Number of passages visible to searches.
@@ -321,20 +321,22 @@ pub fn days(date: chrono::NaiveDate) -> i64 {
 }
 
 /// Pending changes to a [`KeywordIndex`].
-pub struct KeywordWriter<'a> {
-    index: &'a KeywordIndex,
+pub struct KeywordWriter {
+    fields: Fields,
+    /// The index's reader, reloaded after a commit (tantivy's readers are shared handles).
+    reader: IndexReader,
     writer: IndexWriter,
 }
 
-impl KeywordWriter<'_> {
+impl KeywordWriter {
     /// Removes every passage of `doc_id`.
     pub fn delete_document(&mut self, doc_id: &str) {
-        self.writer.delete_term(Term::from_field_text(self.index.fields.doc_id, doc_id));
+        self.writer.delete_term(Term::from_field_text(self.fields.doc_id, doc_id));
     }
 
     /// Adds the passages of `doc`.
     pub fn add(&mut self, doc: &Document, passages: &[Passage]) -> Result<()> {
-        let f = &self.index.fields;
+        let f = &self.fields;
         let title = analysis::prepare(&doc.title);
         for p in passages {
             let mut d = TantivyDocument::default();
@@ -378,6 +380,6 @@ impl KeywordWriter<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.writer.commit()?;
         self.writer.wait_merging_threads()?;
-        self.index.reload()
+        Ok(self.reader.reload()?)
     }
 }

@@ -12,6 +12,11 @@
 //! label, document ids) and the documents' metadata. Document ids are derived from the content
 //! hash, so a moved file keeps its id and is not re-embedded; a changed file gets a new id and
 //! its old passages are deleted from both stores.
+//!
+//! A run is three steps: scan the sources (hash, access label), [`plan`] against the served
+//! generation's manifest (pure, unit-tested in `plan.rs`), and apply the plan to a
+//! [`GenerationBuilder`] (`builder.rs`), which the evaluation harness and the benchmark corpus
+//! use as well, so every index is built and published the same way.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -30,6 +35,12 @@ use crate::ingest::{self, ExtractOptions, ExtractedDocument};
 use crate::keyword::{days, KeywordIndex};
 use crate::model::{Access, Document, Passage};
 use crate::vector::{EmbeddedStore, PassagePayload, VectorPoint, VectorStore};
+
+mod builder;
+mod plan;
+
+pub use builder::GenerationBuilder;
+pub use plan::{plan, Plan, ScannedFile};
 
 const CURRENT: &str = "CURRENT";
 const STATE: &str = "state.json";
@@ -278,7 +289,7 @@ pub struct WriteTimes {
 /// Adds documents to both stores: keyword passages and embedded vectors. Returns the number of
 /// passages written.
 pub fn write_documents(
-    keyword: &mut crate::keyword::KeywordWriter<'_>,
+    keyword: &mut crate::keyword::KeywordWriter,
     vectors: &dyn VectorStore,
     embedder: &Embedder,
     docs: &[(Document, Vec<Passage>)],
@@ -288,7 +299,7 @@ pub fn write_documents(
 
 /// [`write_documents`], adding the time spent in each store to `times`.
 pub fn write_documents_timed(
-    keyword: &mut crate::keyword::KeywordWriter<'_>,
+    keyword: &mut crate::keyword::KeywordWriter,
     vectors: &dyn VectorStore,
     embedder: &Embedder,
     docs: &[(Document, Vec<Passage>)],
@@ -563,13 +574,14 @@ pub fn run(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, 
 
 /// [`run`] with the lock already held: the indexer takes it before it loads any model, so that
 /// a second run is refused at once instead of after seconds of loading.
+///
+/// The run scans the sources, [`plan`]s against the served generation's manifest, and (unless
+/// it is a dry run) builds and publishes the next generation with a [`GenerationBuilder`].
 pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embedder>, opts: &RunOptions<'_>, lock: RunLock) -> Result<RunReport> {
     let started = Instant::now();
     let index_dir = IndexDir::new(config.index_dir());
     let mut report = RunReport { dry_run: opts.dry_run, stale_lock_taken_over: lock.stale, ..Default::default() };
-
-    let current = index_dir.current();
-    let old_state = match current {
+    let mut state = match index_dir.current() {
         Some(id) => read_state(&index_dir.generation_dir(id).join(STATE))?,
         None => State::default(),
     };
@@ -578,250 +590,46 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
         .iter()
         .map(|s| fs::canonicalize(s).map_err(|e| Error::io(format!("source folder {}", s.display()), e)))
         .collect::<Result<_>>()?;
-    let files = walk(&roots)?;
-
-    // Plan: hash every file and compare with the manifest.
-    struct Planned {
-        path: PathBuf,
-        key: String,
-        hash: String,
-        size: u64,
-        access: Access,
-    }
-    let mut planned = Vec::new();
-    for path in &files {
-        let key = path.to_string_lossy().to_string();
-        let root = root_of(&roots, path);
-        let access = match ingest::access::resolve_access(root, path, &config.indexer.default_access) {
-            Ok(a) => a,
-            Err(e) => {
-                // Fail closed: an unreadable label (often a typo made while tightening one) must
-                // not leave the previous, possibly looser label in force. The file's documents
-                // leave the index until the label is fixed.
-                tracing::error!(path = %key, error = %e, "access label unreadable: the document is withheld from search until it is fixed");
-                report.failed.push(Failure { path: key.clone(), reason: format!("{e}; the document is withheld from search until the label is fixed") });
-                report.withheld.push(FileItem { path: key });
-                continue;
-            }
-        };
-        match hash_file(path) {
-            Ok((hash, size)) => planned.push(Planned { path: path.clone(), key, hash, size, access }),
-            Err(e) => report.failed.push(Failure { path: key, reason: format!("cannot read: {e}") }),
-        }
-    }
-    let seen: HashSet<&str> = planned.iter().map(|p| p.key.as_str()).collect();
-    // Content hashes of files that disappeared: a new path with one of them is a move.
-    let mut vanished: HashMap<(String, Access), (String, FileEntry)> = HashMap::new();
-    for (path, entry) in &old_state.files {
-        let kept_on_failure = report.failed.iter().any(|f| &f.path == path) && !report.withheld.iter().any(|w| &w.path == path);
-        if !seen.contains(path.as_str()) && !kept_on_failure {
-            vanished.insert((entry.hash.clone(), entry.access.clone()), (path.clone(), entry.clone()));
-        }
-    }
-
-    let mut new_state = old_state.clone();
-    let mut to_extract: Vec<&Planned> = Vec::new();
-    for p in &planned {
-        match old_state.files.get(&p.key) {
-            Some(e) if e.hash == p.hash && e.access == p.access => report.unchanged.push(FileItem { path: p.key.clone() }),
-            Some(_) => {
-                report.updated.push(FileItem { path: p.key.clone() });
-                to_extract.push(p);
-            }
-            None => {
-                if let Some((old_path, entry)) = vanished.remove(&(p.hash.clone(), p.access.clone())) {
-                    report.moved.push(FileItem { path: format!("{old_path} -> {}", p.key) });
-                    for id in &entry.doc_ids {
-                        if let Some(d) = new_state.documents.get_mut(id) {
-                            d.source_path = p.key.clone();
-                        }
-                    }
-                    new_state.files.remove(&old_path);
-                    new_state.files.insert(p.key.clone(), entry);
-                } else {
-                    report.added.push(FileItem { path: p.key.clone() });
-                    to_extract.push(p);
-                }
-            }
-        }
-    }
-    for (old_path, _) in vanished.values() {
-        report.deleted.push(FileItem { path: old_path.clone() });
-    }
-    report.deleted.sort_by(|a, b| a.path.cmp(&b.path));
-
+    let (found, unreadable) = scan(config, &roots, &walk(&roots)?, &mut report);
+    let plan = plan::plan(&state, &found, &unreadable);
+    let items = |keys: &[String]| keys.iter().map(|k| FileItem { path: k.clone() }).collect::<Vec<_>>();
+    report.unchanged = items(&plan.unchanged);
+    report.updated = items(&plan.updated);
+    report.added = items(&plan.added);
+    report.deleted = items(&plan.deleted);
+    report.moved = plan.moved.iter().map(|(old, new)| FileItem { path: format!("{old} -> {new}") }).collect();
     if opts.dry_run {
-        report.documents = old_state.documents.len();
+        report.documents = state.documents.len();
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
     let embedder = embedder.ok_or_else(|| Error::Index("an embedder is needed to write the index".into()))?;
 
-    // New generation: a copy of the current one.
-    let next = index_dir.generations().last().copied().unwrap_or(0).max(current.unwrap_or(0)) + 1;
-    for id in index_dir.generations() {
-        if Some(id) != current && id > current.unwrap_or(0) {
-            // Left behind by a crashed run.
-            let _ = fs::remove_dir_all(index_dir.generation_dir(id));
-        }
-    }
-    let gen_dir = index_dir.generation_dir(next);
-    if let Some(id) = current {
-        let from = index_dir.generation_dir(id);
-        copy_tree(&from.join("keyword"), &gen_dir.join("keyword"), true)?;
-        if from.join("vectors").exists() {
-            copy_tree(&from.join("vectors"), &gen_dir.join("vectors"), false)?;
-        }
-    }
-    fs::create_dir_all(&gen_dir).map_err(|e| Error::io(format!("creating {}", gen_dir.display()), e))?;
-    let keyword = KeywordIndex::open_or_create(&gen_dir.join("keyword"), analyzers)?;
-    let vectors = open_vectors(&gen_dir, config)?;
-    let mut writer = keyword.writer()?;
-
-    // Deletions first: documents whose file vanished or changed.
-    let doc_refs = |state: &State, id: &str| state.files.values().filter(|e| e.doc_ids.iter().any(|d| d == id)).count();
-    let mut removed_docs: Vec<String> = Vec::new();
-    for item in &report.deleted {
-        if let Some(entry) = new_state.files.remove(&item.path) {
-            removed_docs.extend(entry.doc_ids);
-        }
-    }
-    let extract_opts = ExtractOptions {
-        max_bytes: config.indexer.max_file_bytes,
-        ocr: config.indexer.ocr,
-        timeout: Duration::from_secs(config.indexer.file_timeout_secs),
-        max_memory_mib: config.indexer.max_file_memory_mib,
-        max_chars: config.indexer.max_document_chars,
-        ..ExtractOptions::default()
-    };
-    report.memory_limit = match opts.worker {
-        Some(_) if config.indexer.max_file_memory_mib > 0 => "rss-watchdog",
-        Some(_) => "off",
-        None => "in-process",
-    }
-    .to_string();
-    if opts.worker.is_none() && config.indexer.max_file_memory_mib > 0 && !to_extract.is_empty() {
-        tracing::debug!("extracting in-process: indexer.max_file_memory_mib is not enforced");
-    }
-    let total = to_extract.len();
-    let mut extract_seconds = 0.0;
-    let mut write_seconds = 0.0;
-    let mut times = WriteTimes::default();
-    for (i, p) in to_extract.iter().enumerate() {
-        (opts.progress)(i, total, &p.key);
-        let t = Instant::now();
-        let extracted = match opts.worker {
-            Some(worker) => ingest::extract_isolated(&p.path, &extract_opts, worker),
-            None => ingest::extract_capped(&p.path, &extract_opts),
-        };
-        extract_seconds += t.elapsed().as_secs_f64();
-        if i == 0 {
-            failpoint("after-extraction");
-        }
-        let extracted = match extracted {
-            Ok(x) if x.documents.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => {
-                if let Some(cut) = x.truncated {
-                    tracing::warn!(path = %p.key, kept_chars = cut.kept_chars, total_chars = cut.total_chars, "text cut at indexer.max_document_chars");
-                    report.truncated.push(TruncatedFile { path: p.key.clone(), kept_chars: cut.kept_chars, total_chars: cut.total_chars });
-                }
-                x.documents
-            }
-            Ok(_) => {
-                report.failed.push(Failure { path: p.key.clone(), reason: "no text found in the file".into() });
-                continue;
-            }
-            Err(e) => {
-                // The previous version (if any) stays indexed.
-                report.failed.push(Failure { path: p.key.clone(), reason: e.to_string() });
-                continue;
-            }
-        };
-        let t = Instant::now();
-        let built: Vec<(Document, Vec<Passage>)> = extracted
-            .iter()
-            .map(|d| build_document(d, &p.hash, &p.key, &p.access, config.indexer.passage_chars))
-            .filter(|(_, passages)| !passages.is_empty())
-            .collect();
-        if let Some(old) = new_state.files.remove(&p.key) {
-            removed_docs.extend(old.doc_ids);
-        }
-        let mut fresh = Vec::new();
-        for (doc, passages) in built {
-            if new_state.documents.contains_key(&doc.id) && !removed_docs.contains(&doc.id) {
-                continue; // identical content already indexed from another path
-            }
-            removed_docs.retain(|d| d != &doc.id);
-            fresh.push((doc, passages));
-        }
-        let ids: Vec<String> = fresh.iter().map(|(d, _)| d.id.clone()).collect();
-        for (doc, _) in &fresh {
-            // Re-adding after a failed earlier attempt must not duplicate passages.
-            writer.delete_document(&doc.id);
-            vectors.delete_documents(std::slice::from_ref(&doc.id))?;
-        }
-        report.passages_written += write_documents_timed(&mut writer, vectors.as_ref(), embedder, &fresh, &mut times)?;
-        if report.passages_written > 0 {
-            failpoint("mid-write");
-        }
-        for (doc, _) in fresh {
-            new_state.documents.insert(doc.id.clone(), doc);
-        }
-        new_state.files.insert(
-            p.key.clone(),
-            FileEntry { hash: p.hash.clone(), size: p.size, access: p.access.clone(), doc_ids: ids },
-        );
-        write_seconds += t.elapsed().as_secs_f64();
-    }
-    (opts.progress)(total, total, "");
+    plan::apply_moves(&mut state, &plan.moved);
+    let mut builder = GenerationBuilder::begin(&index_dir, config, analyzers)?;
+    // Documents of vanished or changed files leave, unless another file still holds them.
+    let mut removed_docs: Vec<String> = plan.deleted.iter().filter_map(|path| state.files.remove(path)).flat_map(|e| e.doc_ids).collect();
+    let (extract_seconds, write_seconds) = index_files(config, opts, embedder, &plan.extract, &mut builder, &mut state, &mut removed_docs, &mut report)?;
     // A file that failed was neither added nor updated: its previous version (if any) stays.
     let failed: HashSet<&str> = report.failed.iter().map(|f| f.path.as_str()).collect();
     report.added.retain(|f| !failed.contains(f.path.as_str()));
     report.updated.retain(|f| !failed.contains(f.path.as_str()));
     removed_docs.sort();
     removed_docs.dedup();
-    let removed: Vec<String> = removed_docs.into_iter().filter(|id| doc_refs(&new_state, id) == 0).collect();
+    let still_held = |state: &State, id: &str| state.files.values().any(|e| e.doc_ids.iter().any(|d| d == id));
+    let removed: Vec<String> = removed_docs.into_iter().filter(|id| !still_held(&state, id)).collect();
+    builder.remove(&removed)?;
     for id in &removed {
-        writer.delete_document(id);
-        new_state.documents.remove(id);
+        state.documents.remove(id);
     }
-    if !removed.is_empty() {
-        vectors.delete_documents(&removed)?;
-    }
-    // tantivy analyses and writes segments on its own threads; the commit waits for them, so the
-    // keyword stage's time includes it (without it the figure would count only the hand-over).
-    let t = Instant::now();
-    writer.commit()?;
-    times.keyword += t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    vectors.flush()?;
-    vectors.optimize()?;
-    vectors.flush()?;
-    report.optimize_seconds = t.elapsed().as_secs_f64();
+    report.optimize_seconds = builder.commit()?;
     failpoint("after-commit");
-
-    new_state.finished_at = Some(chrono::Utc::now().to_rfc3339());
-    let state_path = gen_dir.join(STATE);
-    let bytes = serde_json::to_vec_pretty(&new_state).map_err(|e| Error::Index(e.to_string()))?;
-    let mut f = fs::File::create(&state_path).map_err(|e| Error::io("writing state.json", e))?;
-    f.write_all(&bytes).map_err(|e| Error::io("writing state.json", e))?;
-    f.sync_all().map_err(|e| Error::io("syncing state.json", e))?;
-    drop(vectors);
-    drop(keyword);
-    sync_dir(&gen_dir)?;
-    failpoint("before-publish");
-    index_dir.publish(next)?;
-
-    // Keep the previous generation(s) for services that still read them.
-    let keep = config.indexer.keep_generations;
-    let older: Vec<u64> = index_dir.generations().into_iter().filter(|g| *g < next).collect();
-    if older.len() > keep {
-        for id in &older[..older.len() - keep] {
-            let _ = fs::remove_dir_all(index_dir.generation_dir(*id));
-        }
-    }
+    state.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    let times = builder.times;
+    let next = builder.publish(&state, config.indexer.keep_generations)?;
 
     report.generation = Some(next);
-    report.documents = new_state.documents.len();
+    report.documents = state.documents.len();
     report.passages = keyword_count(&index_dir, next, analyzers)?;
     report.extract_seconds = extract_seconds;
     report.write_seconds = write_seconds;
@@ -838,6 +646,128 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
     report.worker_peak_rss_mib = worker_peak_rss_mib();
     drop(lock);
     Ok(report)
+}
+
+/// Hashes every file and reads its access label. A file whose label cannot be read is left out
+/// (fail closed: an unreadable label, often a typo made while tightening one, must not leave the
+/// previous, possibly looser label in force; its documents leave the index until it is fixed);
+/// a file that cannot be read is returned among the unreadable ones, and its previous version
+/// stays. Both are reported as failed.
+fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], report: &mut RunReport) -> (Vec<ScannedFile>, HashSet<String>) {
+    let mut found = Vec::new();
+    let mut unreadable = HashSet::new();
+    for path in files {
+        let key = path.to_string_lossy().to_string();
+        let access = match ingest::access::resolve_access(root_of(roots, path), path, &config.indexer.default_access) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(path = %key, error = %e, "access label unreadable: the document is withheld from search until it is fixed");
+                report.failed.push(Failure { path: key.clone(), reason: format!("{e}; the document is withheld from search until the label is fixed") });
+                report.withheld.push(FileItem { path: key });
+                continue;
+            }
+        };
+        match hash_file(path) {
+            Ok((hash, size)) => found.push(ScannedFile { path: path.clone(), key, hash, size, access }),
+            Err(e) => {
+                report.failed.push(Failure { path: key.clone(), reason: format!("cannot read: {e}") });
+                unreadable.insert(key);
+            }
+        }
+    }
+    (found, unreadable)
+}
+
+/// Extracts each planned file and writes its documents into the generation being built,
+/// recording the file in `state`. A file that fails keeps its previous version (if any).
+/// Returns the seconds spent extracting and writing.
+#[allow(clippy::too_many_arguments)]
+fn index_files(
+    config: &Config,
+    opts: &RunOptions<'_>,
+    embedder: &Embedder,
+    files: &[ScannedFile],
+    builder: &mut GenerationBuilder,
+    state: &mut State,
+    removed_docs: &mut Vec<String>,
+    report: &mut RunReport,
+) -> Result<(f64, f64)> {
+    let extract_opts = ExtractOptions {
+        max_bytes: config.indexer.max_file_bytes,
+        ocr: config.indexer.ocr,
+        timeout: Duration::from_secs(config.indexer.file_timeout_secs),
+        max_memory_mib: config.indexer.max_file_memory_mib,
+        max_chars: config.indexer.max_document_chars,
+        ..ExtractOptions::default()
+    };
+    report.memory_limit = match opts.worker {
+        Some(_) if config.indexer.max_file_memory_mib > 0 => "rss-watchdog",
+        Some(_) => "off",
+        None => "in-process",
+    }
+    .to_string();
+    if opts.worker.is_none() && config.indexer.max_file_memory_mib > 0 && !files.is_empty() {
+        tracing::debug!("extracting in-process: indexer.max_file_memory_mib is not enforced");
+    }
+    let (mut extract_seconds, mut write_seconds) = (0.0, 0.0);
+    for (i, p) in files.iter().enumerate() {
+        (opts.progress)(i, files.len(), &p.key);
+        let t = Instant::now();
+        let extracted = match opts.worker {
+            Some(worker) => ingest::extract_isolated(&p.path, &extract_opts, worker),
+            None => ingest::extract_capped(&p.path, &extract_opts),
+        };
+        extract_seconds += t.elapsed().as_secs_f64();
+        if i == 0 {
+            failpoint("after-extraction");
+        }
+        let documents = match extracted {
+            Ok(x) if x.documents.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => {
+                if let Some(cut) = x.truncated {
+                    tracing::warn!(path = %p.key, kept_chars = cut.kept_chars, total_chars = cut.total_chars, "text cut at indexer.max_document_chars");
+                    report.truncated.push(TruncatedFile { path: p.key.clone(), kept_chars: cut.kept_chars, total_chars: cut.total_chars });
+                }
+                x.documents
+            }
+            Ok(_) => {
+                report.failed.push(Failure { path: p.key.clone(), reason: "no text found in the file".into() });
+                continue;
+            }
+            Err(e) => {
+                report.failed.push(Failure { path: p.key.clone(), reason: e.to_string() });
+                continue;
+            }
+        };
+        let t = Instant::now();
+        let built: Vec<(Document, Vec<Passage>)> = documents
+            .iter()
+            .map(|d| build_document(d, &p.hash, &p.key, &p.access, config.indexer.passage_chars))
+            .filter(|(_, passages)| !passages.is_empty())
+            .collect();
+        if let Some(old) = state.files.remove(&p.key) {
+            removed_docs.extend(old.doc_ids);
+        }
+        let mut fresh = Vec::new();
+        for (doc, passages) in built {
+            if state.documents.contains_key(&doc.id) && !removed_docs.contains(&doc.id) {
+                continue; // identical content already indexed from another path
+            }
+            removed_docs.retain(|d| d != &doc.id);
+            fresh.push((doc, passages));
+        }
+        let ids: Vec<String> = fresh.iter().map(|(d, _)| d.id.clone()).collect();
+        report.passages_written += builder.add(embedder, &fresh)?;
+        if report.passages_written > 0 {
+            failpoint("mid-write");
+        }
+        for (doc, _) in fresh {
+            state.documents.insert(doc.id.clone(), doc);
+        }
+        state.files.insert(p.key.clone(), FileEntry { hash: p.hash.clone(), size: p.size, access: p.access.clone(), doc_ids: ids });
+        write_seconds += t.elapsed().as_secs_f64();
+    }
+    (opts.progress)(files.len(), files.len(), "");
+    Ok((extract_seconds, write_seconds))
 }
 
 fn keyword_count(index_dir: &IndexDir, id: u64, analyzers: &Analyzers) -> Result<usize> {
