@@ -14,19 +14,26 @@ struct Service {
     _tmp: tempfile::TempDir,
 }
 
+/// Indexes `source` (below the repository) into a fresh data directory and serves it with the
+/// configuration `configure` leaves.
+fn start(source: &str, configure: impl FnOnce(&mut shirabe::config::Config)) -> Service {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config();
+    let data = tmp.path().to_path_buf();
+    config.index_dir = Some(data.join("index"));
+    configure(&mut config);
+    common::index_all(&config, &[common::repo().join(source)]);
+    let base = common::start_service(config, &data);
+    Service { base, data, _tmp: tmp }
+}
+
 fn service() -> &'static Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
     SERVICE.get_or_init(|| {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let mut config = common::config();
-        let data = tmp.path().to_path_buf();
-        config.index_dir = Some(data.join("index"));
-        config.users_file = Some(common::repo().join("fixtures/users.toml"));
-        config.server.reload_interval_secs = 1;
-        let sources = vec![common::repo().join("fixtures/docs")];
-        common::index_all(&config, &sources);
-        let base = common::start_service(config, &data);
-        Service { base, data, _tmp: tmp }
+        start("fixtures/docs", |config| {
+            config.users_file = Some(common::repo().join("fixtures/users.toml"));
+            config.server.reload_interval_secs = 1;
+        })
     })
 }
 
@@ -366,17 +373,11 @@ fn answers_never_offer_a_title_or_heading_line() {
 fn sso_service() -> &'static Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
     SERVICE.get_or_init(|| {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let mut config = common::config();
-        let data = tmp.path().to_path_buf();
-        config.index_dir = Some(data.join("index"));
-        config.auth.sso_header = Some("X-Remote-User".into());
-        config.auth.trusted_proxies = vec!["127.0.0.2".parse().expect("ip")];
-        config.auth.sso_hosts = vec!["127.0.0.1".into()];
-        let sources = vec![common::repo().join("fixtures/docs/restricted")];
-        common::index_all(&config, &sources);
-        let base = common::start_service(config, &data);
-        Service { base, data, _tmp: tmp }
+        start("fixtures/docs/restricted", |config| {
+            config.auth.sso_header = Some("X-Remote-User".into());
+            config.auth.trusted_proxies = vec!["127.0.0.2".parse().expect("ip")];
+            config.auth.sso_hosts = vec!["127.0.0.1".into()];
+        })
     })
 }
 

@@ -3,11 +3,12 @@
 //!
 //! The HTTP service, `shirabe eval`, `shirabe eval-answers` and the benchmarks all hold one
 //! [`Engine`] and ask it for a [`Retriever`] or an [`Asker`] scoped to a caller, or call
-//! [`Engine::search`] and [`Engine::answer`] directly, so a change to ranking or answering is
-//! made (and tested) in one place. The engine knows nothing of HTTP: handlers turn requests into
-//! a question, a [`Filter`] carrying the caller's rights and an `as_of` date, and turn the
-//! results back into JSON. Which index generation is served is the caller's business too (the
-//! service swaps generations as the indexer publishes them; the harnesses build their own).
+//! [`Engine::search`], [`Engine::answer`] and [`Engine::document`] directly, so a change to
+//! ranking or answering is made (and tested) in one place. The engine knows nothing of HTTP:
+//! handlers turn requests into a question, a [`Filter`] carrying the caller's rights and an
+//! `as_of` date, and turn the results back into JSON. Which index generation is served is the
+//! caller's business too (the service swaps generations as the indexer publishes them; the
+//! harnesses build their own).
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::embed::Embedder;
 use crate::error::Result;
 use crate::generate::Generator;
 use crate::index::Generation;
-use crate::model::Filter;
+use crate::model::{Document, Filter, Passage};
 use crate::query::QueryExpander;
 use crate::search::{DocumentHit, Mode, Retriever};
 
@@ -88,6 +89,15 @@ impl Engine {
             Some(date) => crate::search::prefer_in_force(gen, docs, date, filter),
             None => docs,
         })
+    }
+
+    /// A document and its passages, if it exists and `filter` (the caller's rights) allows it;
+    /// `None` either way otherwise, so that a caller cannot tell a hidden document from a missing
+    /// one.
+    pub fn document(&self, gen: &Generation, id: &str, filter: &Filter) -> Result<Option<(Document, Vec<Passage>)>> {
+        let Some(doc) = gen.documents.get(id).filter(|d| filter.allows(&d.access)) else { return Ok(None) };
+        let passages = gen.keyword.document_passages(id, filter)?;
+        Ok(Some((doc.clone(), passages)))
     }
 
     /// A grounded answer to `question` (see [`Asker::ask`]).

@@ -721,23 +721,7 @@ fn index_files(
         if i == 0 {
             failpoint("after-extraction");
         }
-        let documents = match extracted {
-            Ok(x) if x.documents.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => {
-                if let Some(cut) = x.truncated {
-                    tracing::warn!(path = %p.key, kept_chars = cut.kept_chars, total_chars = cut.total_chars, "text cut at indexer.max_document_chars");
-                    report.truncated.push(TruncatedFile { path: p.key.clone(), kept_chars: cut.kept_chars, total_chars: cut.total_chars });
-                }
-                x.documents
-            }
-            Ok(_) => {
-                report.failed.push(Failure { path: p.key.clone(), reason: "no text found in the file".into() });
-                continue;
-            }
-            Err(e) => {
-                report.failed.push(Failure { path: p.key.clone(), reason: e.to_string() });
-                continue;
-            }
-        };
+        let Some(documents) = usable_documents(&p.key, extracted, report) else { continue };
         let t = Instant::now();
         let built: Vec<(Document, Vec<Passage>)> = documents
             .iter()
@@ -768,6 +752,29 @@ fn index_files(
     }
     (opts.progress)(files.len(), files.len(), "");
     Ok((extract_seconds, write_seconds))
+}
+
+/// The documents of an extraction that found text; otherwise the failure goes to the report
+/// (and the file's previous version, if any, stays). A cut at `indexer.max_document_chars` is
+/// reported too.
+fn usable_documents(key: &str, extracted: std::result::Result<ingest::Extraction, ingest::IngestError>, report: &mut RunReport) -> Option<Vec<ExtractedDocument>> {
+    match extracted {
+        Ok(x) if x.documents.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => {
+            if let Some(cut) = x.truncated {
+                tracing::warn!(path = %key, kept_chars = cut.kept_chars, total_chars = cut.total_chars, "text cut at indexer.max_document_chars");
+                report.truncated.push(TruncatedFile { path: key.to_string(), kept_chars: cut.kept_chars, total_chars: cut.total_chars });
+            }
+            Some(x.documents)
+        }
+        Ok(_) => {
+            report.failed.push(Failure { path: key.to_string(), reason: "no text found in the file".into() });
+            None
+        }
+        Err(e) => {
+            report.failed.push(Failure { path: key.to_string(), reason: e.to_string() });
+            None
+        }
+    }
 }
 
 fn keyword_count(index_dir: &IndexDir, id: u64, analyzers: &Analyzers) -> Result<usize> {

@@ -6,7 +6,7 @@
 
 use scraper::{ElementRef, Html, Node, Selector};
 
-use super::{meta, ExtractedDocument, Section};
+use super::ExtractedDocument;
 use crate::text::normalize;
 
 /// Elements that never hold the page's own text.
@@ -175,20 +175,7 @@ pub(crate) fn extract(source: &str) -> ExtractedDocument {
         }
     }
 
-    let sections: Vec<Section> = blocks
-        .into_iter()
-        .map(|(heading, raw)| Section {
-            text: normalize(&raw),
-            page: None,
-            anchor: heading.clone(),
-            heading,
-        })
-        .filter(|s| !s.text.is_empty())
-        .collect();
-    let full: String = sections.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n");
-    let title = page_title(&doc);
-    let m = meta::guess(&full, title.as_deref());
-    ExtractedDocument::from_meta(m, sections)
+    super::markup::build(blocks, page_title(&doc))
 }
 
 #[cfg(test)]

@@ -226,127 +226,141 @@ fn promulgation_date(e: &BytesStart<'_>) -> Option<NaiveDate> {
 /// Extracts the law in an e-Gov XML file (or the text of other XML).
 pub(crate) fn extract(path: &Path, source: &str) -> Result<ExtractedDocument, IngestError> {
     let mut reader = Reader::from_str(source);
-    let xml_err = |reader: &Reader<&[u8]>, detail: String| IngestError::Xml {
+    let mut walk = Walk::default();
+    loop {
+        let event = reader.read_event().map_err(|e| xml_error(path, &reader, e.to_string()))?;
+        match walk.on(event).map_err(|detail| xml_error(path, &reader, detail))? {
+            Flow::Continue => {}
+            Flow::Done => break,
+        }
+    }
+    if let Some(open) = walk.stack.last() {
+        return Err(xml_error(path, &reader, format!("file ends inside <{open}> (truncated?)")));
+    }
+    Ok(walk.into_document())
+}
+
+fn xml_error(path: &Path, reader: &Reader<&[u8]>, detail: String) -> IngestError {
+    IngestError::Xml {
         path: path.to_path_buf(),
         position: reader.error_position().max(reader.buffer_position()),
         detail,
-    };
-    let mut stack: Vec<String> = Vec::new();
-    let mut st = State::default();
-    let mut issued = None;
-    let mut is_law: Option<bool> = None;
-    let mut plain = String::new(); // non-law XML
-    let mut plain_title: Option<String> = None;
-    // Inside these, text is not document text (the TOC repeats headings; Rt is a reading).
-    let mut skip_until: Option<usize> = None;
+    }
+}
 
-    loop {
-        let event = reader.read_event().map_err(|e| xml_err(&reader, e.to_string()))?;
+enum Flow {
+    Continue,
+    Done,
+}
+
+/// The state of one pass over the XML events: the open elements, and either the law being read
+/// (the root is `<Law>`) or the plain text of any other XML.
+#[derive(Default)]
+struct Walk {
+    stack: Vec<String>,
+    st: State,
+    issued: Option<NaiveDate>,
+    /// Decided by the root element.
+    is_law: Option<bool>,
+    /// Non-law XML: its text and the first text of an element named like a title.
+    plain: String,
+    plain_title: Option<String>,
+    /// Inside these, text is not document text (the TOC repeats headings; Rt is a reading).
+    skip_until: Option<usize>,
+}
+
+impl Walk {
+    /// Takes one event; an error is the detail of a malformed or refused document.
+    fn on(&mut self, event: Event<'_>) -> Result<Flow, String> {
         match event {
             Event::DocType(d) => {
-                let decl = String::from_utf8_lossy(d.as_ref()).into_owned();
-                if decl.contains("ENTITY") {
-                    return Err(xml_err(
-                        &reader,
-                        "the document type declares entities; entity expansion is refused".into(),
-                    ));
+                if String::from_utf8_lossy(d.as_ref()).contains("ENTITY") {
+                    return Err("the document type declares entities; entity expansion is refused".into());
                 }
             }
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if is_law.is_none() {
-                    is_law = Some(name == "Law");
+                if self.is_law.is_none() {
+                    self.is_law = Some(name == "Law");
                     if name == "Law" {
-                        issued = promulgation_date(&e);
+                        self.issued = promulgation_date(&e);
                     }
                 }
-                stack.push(name.clone());
-                if stack.len() > MAX_DEPTH {
-                    return Err(xml_err(&reader, format!("elements nested deeper than {MAX_DEPTH}")));
+                self.stack.push(name.clone());
+                if self.stack.len() > MAX_DEPTH {
+                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
                 }
-                if is_law == Some(true) && skip_until.is_none() {
-                    start_element(&mut st, &name, &e);
+                if self.is_law == Some(true) && self.skip_until.is_none() {
+                    start_element(&mut self.st, &name, &e);
                     if matches!(name.as_str(), "TOC" | "Rt") {
-                        skip_until = Some(stack.len());
+                        self.skip_until = Some(self.stack.len());
                     }
                 }
             }
             Event::Empty(e) => {
-                if is_law.is_none() {
-                    is_law = Some(false);
+                if self.is_law.is_none() {
+                    self.is_law = Some(false);
                 }
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if is_law == Some(true) && skip_until.is_none() && name == "Item" {
-                    if let Some(p) = st.para.as_mut() {
-                        p.text.push('\n');
-                    }
+                let law_item = self.is_law == Some(true) && self.skip_until.is_none() && e.local_name().as_ref() == b"Item";
+                if let Some(p) = self.st.para.as_mut().filter(|_| law_item) {
+                    p.text.push('\n');
                 }
             }
             Event::End(_) => {
-                let Some(name) = stack.pop() else { break };
-                if skip_until.is_some_and(|d| d > stack.len()) {
-                    skip_until = None;
-                    continue;
-                }
-                if is_law == Some(true) {
-                    if skip_until.is_none() {
-                        end_element(&mut st, &name);
+                let Some(name) = self.stack.pop() else { return Ok(Flow::Done) };
+                if self.skip_until.is_some_and(|d| d > self.stack.len()) {
+                    self.skip_until = None;
+                } else if self.is_law == Some(true) {
+                    if self.skip_until.is_none() {
+                        end_element(&mut self.st, &name);
                     }
-                } else if !plain.ends_with('\n') {
-                    plain.push('\n');
+                } else if !self.plain.ends_with('\n') {
+                    self.plain.push('\n');
                 }
             }
-            Event::Text(t) => {
-                if skip_until.is_some() {
-                    continue;
-                }
-                let text = t.unescape().map_err(|e| xml_err(&reader, e.to_string()))?;
-                if is_law == Some(true) {
-                    text_in(&mut st, &stack, &text);
-                } else {
-                    if plain_title.is_none()
-                        && stack.last().is_some_and(|n| n.to_ascii_lowercase().contains("title"))
-                        && !text.trim().is_empty()
-                    {
-                        plain_title = Some(normalize(&text));
-                    }
-                    plain.push_str(&text);
-                }
+            Event::Text(t) if self.skip_until.is_none() => {
+                let text = t.unescape().map_err(|e| e.to_string())?;
+                self.text(&text, true);
             }
-            Event::CData(c) if skip_until.is_none() => {
-                let text = String::from_utf8_lossy(&c).into_owned();
-                if is_law == Some(true) {
-                    text_in(&mut st, &stack, &text);
-                } else {
-                    plain.push_str(&text);
-                }
-            }
-            Event::Eof => break,
+            Event::CData(c) if self.skip_until.is_none() => self.text(&String::from_utf8_lossy(&c), false),
+            Event::Eof => return Ok(Flow::Done),
             _ => {}
         }
-    }
-    if !stack.is_empty() {
-        return Err(xml_err(
-            &reader,
-            format!("file ends inside <{}> (truncated?)", stack.last().map_or("", |s| s)),
-        ));
+        Ok(Flow::Continue)
     }
 
-    if is_law != Some(true) {
-        let text = normalize(&plain);
-        let m = meta::guess(&text, plain_title.as_deref());
-        return Ok(ExtractedDocument::from_meta(m, vec![Section { text, page: None, anchor: None, heading: None }]));
+    /// Text inside the current element; `may_title`: plain text here may be a title.
+    fn text(&mut self, text: &str, may_title: bool) {
+        if self.is_law == Some(true) {
+            text_in(&mut self.st, &self.stack, text);
+            return;
+        }
+        if may_title
+            && self.plain_title.is_none()
+            && self.stack.last().is_some_and(|n| n.to_ascii_lowercase().contains("title"))
+            && !text.trim().is_empty()
+        {
+            self.plain_title = Some(normalize(text));
+        }
+        self.plain.push_str(text);
     }
-    let number = Some(normalize(&st.law_num)).filter(|n| !n.is_empty());
-    Ok(ExtractedDocument {
-        key: String::new(),
-        title: normalize(&st.law_title),
-        doc_type: DocType::Law,
-        issuer: None,
-        issued,
-        number,
-        sections: st.sections,
-    })
+
+    fn into_document(self) -> ExtractedDocument {
+        if self.is_law != Some(true) {
+            let text = normalize(&self.plain);
+            let m = meta::guess(&text, self.plain_title.as_deref());
+            return ExtractedDocument::from_meta(m, vec![Section { text, page: None, anchor: None, heading: None }]);
+        }
+        ExtractedDocument {
+            key: String::new(),
+            title: normalize(&self.st.law_title),
+            doc_type: DocType::Law,
+            issuer: None,
+            issued: self.issued,
+            number: Some(normalize(&self.st.law_num)).filter(|n| !n.is_empty()),
+            sections: self.st.sections,
+        }
+    }
 }
 
 fn start_element(st: &mut State, name: &str, e: &BytesStart<'_>) {

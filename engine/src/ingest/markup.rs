@@ -224,7 +224,9 @@ pub(crate) fn extract_plain(source: &str) -> ExtractedDocument {
     build(sections, None)
 }
 
-fn build(sections: Vec<(Option<String>, String)>, title_hint: Option<String>) -> ExtractedDocument {
+/// A document from `(heading, raw text)` blocks: normalised sections (empty ones dropped) and the
+/// metadata guessed from their text, with `title_hint` (a `<title>` or `#` heading) preferred.
+pub(super) fn build(sections: Vec<(Option<String>, String)>, title_hint: Option<String>) -> ExtractedDocument {
     let sections: Vec<Section> = sections
         .into_iter()
         .map(|(heading, raw)| Section {

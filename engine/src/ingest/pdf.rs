@@ -461,9 +461,85 @@ pub(crate) fn extract_with_report(
         .checked_add(opts.timeout)
         .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365));
     let mut report = PdfReport::default();
+    let layers = read_text_layers(path, bytes, opts, deadline, &mut report)?;
+    // The letterhead (title, number, issuer) is read from pdftotext's blocks where it has text.
+    let pt_head: Vec<String> = layers
+        .pdftotext
+        .iter()
+        .flatten()
+        .take(3)
+        .map(|p| normalize::normalize(&prepare(p)))
+        .collect();
+    let missing_cmaps = layers.missing_cmaps;
+    let candidates = choose_pages(path, layers, opts, &report)?;
+    let mut texts: Vec<String> = Vec::with_capacity(candidates.len());
+    for (raw, source) in candidates {
+        let text = normalize::normalize(&raw);
+        report
+            .pages
+            .push(if non_space(&text) == 0 { Source::Empty } else { source });
+        texts.push(text);
+    }
+    let ocr = ocr_empty_pages(path, opts, deadline, &mut texts, &mut report);
+    if !texts.iter().any(|t| non_space(t) > 0) {
+        return Err(no_text_error(path, opts, missing_cmaps, &ocr));
+    }
+    if missing_cmaps {
+        tracing::warn!(path = %path.display(), "pdftotext lacks CMaps for Japanese fonts: install poppler-data");
+    }
+    if let Some((tool, package)) = ocr.missing {
+        tracing::warn!(path = %path.display(), tool, package, "pages without text were not OCRed: tool missing");
+    }
+
+    let head: String = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| pt_head.get(i).filter(|h| non_space(h) >= MIN_PAGE_CHARS).unwrap_or(t))
+        .filter(|t| !t.is_empty())
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let m = meta::guess(&head, None);
+    let sections = texts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(i, text)| Section {
+            text,
+            page: u32::try_from(i + 1).ok(),
+            anchor: None,
+            heading: None,
+        })
+        .collect();
+    tracing::debug!(
+        path = %path.display(),
+        pages = report.pages.len(),
+        pdftotext = report.count(Source::Pdftotext),
+        pdf_extract = report.count(Source::PdfExtract),
+        ocr = report.count(Source::Ocr) + report.count(Source::OcrVertical),
+        empty = report.count(Source::Empty),
+        ocr_secs = report.ocr_time.as_secs_f32(),
+        "PDF extracted"
+    );
+    let doc = ExtractedDocument::from_meta(m, sections);
+    Ok((vec![doc], report))
+}
+
+/// The pages of both text extractors, each `None` when it gave nothing (why is in the report).
+struct TextLayers {
+    pdftotext: Option<Vec<String>>,
+    pdf_extract: Option<Vec<String>>,
+    /// pdftotext said the CMaps for Japanese fonts are missing (poppler-data).
+    missing_cmaps: bool,
+}
+
+/// Runs pdf-extract (in a thread) and pdftotext (a process) side by side within `deadline`. A
+/// password-protected file, or one that exhausts the memory limit, is an error at once.
+fn read_text_layers(path: &Path, bytes: &[u8], opts: &ExtractOptions, deadline: Instant, report: &mut PdfReport) -> Result<TextLayers, IngestError> {
     let pe_rx = spawn_pdf_extract(Arc::new(bytes.to_vec()));
     let pt = run_pdftotext(path, deadline);
-    let pe = match pe_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+    let pdf_extract = match pe_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(PeResult::Pages(p)) => Some(p),
         Ok(PeResult::Failed(e)) => {
             report.pdf_extract_error = Some(e);
@@ -485,7 +561,7 @@ pub(crate) fn extract_with_report(
             None
         }
     };
-    let (pt_pages, missing_cmaps) = match pt {
+    let (pdftotext, missing_cmaps) = match pt {
         PtResult::Pages { pages, missing_cmaps } => (Some(pages), missing_cmaps),
         PtResult::Missing => {
             report.pdftotext_error = Some("not installed".into());
@@ -508,17 +584,14 @@ pub(crate) fn extract_with_report(
     if let Some(e) = &report.pdf_extract_error {
         tracing::debug!(path = %path.display(), error = %e, "pdf-extract gave no text; relying on pdftotext");
     }
+    Ok(TextLayers { pdftotext, pdf_extract, missing_cmaps })
+}
 
-    // The letterhead (title, number, issuer) is read from pdftotext's blocks where it has text.
-    let pt_head: Vec<String> = pt_pages
-        .iter()
-        .flatten()
-        .take(3)
-        .map(|p| normalize::normalize(&prepare(p)))
-        .collect();
-
-    // Choose page by page when both extractors agree on the page count.
-    let candidates: Vec<(String, Source)> = match (pt_pages, pe) {
+/// Each page's text and where it came from: page by page when both extractors agree on the page
+/// count, else the better extractor for the whole file. Neither giving text is an error that
+/// says why.
+fn choose_pages(path: &Path, layers: TextLayers, opts: &ExtractOptions, report: &PdfReport) -> Result<Vec<(String, Source)>, IngestError> {
+    Ok(match (layers.pdftotext, layers.pdf_extract) {
         (Some(pt), Some(pe)) if pt.len() == pe.len() => pt
             .into_iter()
             .zip(pe)
@@ -567,118 +640,76 @@ pub(crate) fn extract_with_report(
                 detail: format!("pdftotext: {pt_err}; pdf-extract: {pe_err}"),
             });
         }
-    };
+    })
+}
 
-    let mut texts: Vec<String> = Vec::with_capacity(candidates.len());
-    for (raw, source) in candidates {
-        let text = normalize::normalize(&raw);
-        report
-            .pages
-            .push(if non_space(&text) == 0 { Source::Empty } else { source });
-        texts.push(text);
-    }
+/// What went wrong while OCRing, for the error when no page has text.
+#[derive(Default)]
+struct OcrOutcome {
+    missing: Option<(&'static str, &'static str)>,
+    timed_out: bool,
+}
 
-    // OCR the pages without a text layer.
+/// OCRs the pages without a text layer (up to `max_ocr_pages`), keeping a reading when it has
+/// more text than the page had.
+fn ocr_empty_pages(path: &Path, opts: &ExtractOptions, deadline: Instant, texts: &mut [String], report: &mut PdfReport) -> OcrOutcome {
+    let mut outcome = OcrOutcome::default();
     let empty: Vec<usize> = texts
         .iter()
         .enumerate()
         .filter(|(_, t)| non_space(t) < MIN_PAGE_CHARS)
         .map(|(i, _)| i + 1)
         .collect();
-    let mut ocr_missing: Option<(&'static str, &'static str)> = None;
-    let mut ocr_timed_out = false;
-    if opts.ocr && !empty.is_empty() {
-        let take = empty.len().min(opts.max_ocr_pages);
-        report.ocr_skipped = empty.len() - take;
-        if report.ocr_skipped > 0 {
-            tracing::warn!(path = %path.display(), skipped = report.ocr_skipped, cap = opts.max_ocr_pages, "OCR page cap reached");
-        }
-        let t = Instant::now();
-        for (page, r) in ocr_pages(path, &empty[..take], opts.ocr_dpi, deadline) {
-            match r {
-                Ok((text, vertical)) => {
-                    let text = normalize::normalize(&text);
-                    if non_space(&text) > non_space(&texts[page - 1]) {
-                        texts[page - 1] = text;
-                        report.pages[page - 1] = if vertical { Source::OcrVertical } else { Source::Ocr };
-                    }
+    if !opts.ocr || empty.is_empty() {
+        return outcome;
+    }
+    let take = empty.len().min(opts.max_ocr_pages);
+    report.ocr_skipped = empty.len() - take;
+    if report.ocr_skipped > 0 {
+        tracing::warn!(path = %path.display(), skipped = report.ocr_skipped, cap = opts.max_ocr_pages, "OCR page cap reached");
+    }
+    let t = Instant::now();
+    for (page, r) in ocr_pages(path, &empty[..take], opts.ocr_dpi, deadline) {
+        match r {
+            Ok((text, vertical)) => {
+                let text = normalize::normalize(&text);
+                if non_space(&text) > non_space(&texts[page - 1]) {
+                    texts[page - 1] = text;
+                    report.pages[page - 1] = if vertical { Source::OcrVertical } else { Source::Ocr };
                 }
-                Err(OcrError::Missing { tool, package }) => ocr_missing = Some((tool, package)),
-                Err(OcrError::Timeout) => ocr_timed_out = true,
-                Err(OcrError::Failed(e)) => tracing::warn!(path = %path.display(), page, error = %e, "OCR failed"),
             }
+            Err(OcrError::Missing { tool, package }) => outcome.missing = Some((tool, package)),
+            Err(OcrError::Timeout) => outcome.timed_out = true,
+            Err(OcrError::Failed(e)) => tracing::warn!(path = %path.display(), page, error = %e, "OCR failed"),
         }
-        report.ocr_time = t.elapsed();
     }
+    report.ocr_time = t.elapsed();
+    outcome
+}
 
-    let has_text = texts.iter().any(|t| non_space(t) > 0);
-    if !has_text {
-        if missing_cmaps {
-            return Err(IngestError::ToolMissing {
-                path: path.to_path_buf(),
-                tool: "poppler CMaps for Japanese fonts",
-                package: "poppler-data",
-            });
-        }
-        if let Some((tool, package)) = ocr_missing {
-            return Err(IngestError::ToolMissing {
-                path: path.to_path_buf(),
-                tool,
-                package,
-            });
-        }
-        if ocr_timed_out {
-            return Err(IngestError::Timeout {
-                path: path.to_path_buf(),
-                tool: "OCR (pdftoppm + tesseract)",
-                timeout: opts.timeout,
-            });
-        }
-        return Err(IngestError::NoText {
-            path: path.to_path_buf(),
-            ocr_tried: opts.ocr,
-        });
-    }
+/// Why a PDF gave no text at all, most actionable cause first.
+fn no_text_error(path: &Path, opts: &ExtractOptions, missing_cmaps: bool, ocr: &OcrOutcome) -> IngestError {
     if missing_cmaps {
-        tracing::warn!(path = %path.display(), "pdftotext lacks CMaps for Japanese fonts: install poppler-data");
+        return IngestError::ToolMissing {
+            path: path.to_path_buf(),
+            tool: "poppler CMaps for Japanese fonts",
+            package: "poppler-data",
+        };
     }
-    if let Some((tool, package)) = ocr_missing {
-        tracing::warn!(path = %path.display(), tool, package, "pages without text were not OCRed: tool missing");
+    if let Some((tool, package)) = ocr.missing {
+        return IngestError::ToolMissing { path: path.to_path_buf(), tool, package };
     }
-
-    let head: String = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| pt_head.get(i).filter(|h| non_space(h) >= MIN_PAGE_CHARS).unwrap_or(t))
-        .filter(|t| !t.is_empty())
-        .take(3)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
-    let m = meta::guess(&head, None);
-    let sections = texts
-        .into_iter()
-        .enumerate()
-        .filter(|(_, t)| !t.is_empty())
-        .map(|(i, text)| Section {
-            text,
-            page: u32::try_from(i + 1).ok(),
-            anchor: None,
-            heading: None,
-        })
-        .collect();
-    tracing::debug!(
-        path = %path.display(),
-        pages = report.pages.len(),
-        pdftotext = report.count(Source::Pdftotext),
-        pdf_extract = report.count(Source::PdfExtract),
-        ocr = report.count(Source::Ocr) + report.count(Source::OcrVertical),
-        empty = report.count(Source::Empty),
-        ocr_secs = report.ocr_time.as_secs_f32(),
-        "PDF extracted"
-    );
-    let doc = ExtractedDocument::from_meta(m, sections);
-    Ok((vec![doc], report))
+    if ocr.timed_out {
+        return IngestError::Timeout {
+            path: path.to_path_buf(),
+            tool: "OCR (pdftoppm + tesseract)",
+            timeout: opts.timeout,
+        };
+    }
+    IngestError::NoText {
+        path: path.to_path_buf(),
+        ocr_tried: opts.ocr,
+    }
 }
 
 #[cfg(test)]

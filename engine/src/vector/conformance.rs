@@ -293,7 +293,8 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 /// Filters covering every dimension alone and combined, with inclusive date bounds that land
-/// exactly on stored dates (18063 = doc-002#p003, 18185 = doc-006#p005).
+/// exactly on stored dates (18063 = doc-002#p003, 18185 = doc-006#p005). Long because it is a
+/// table: one entry per case, read top to bottom.
 pub fn filter_cases() -> Vec<(&'static str, VectorFilter)> {
     let open = VectorFilter {
         max_level: 3,
@@ -504,7 +505,8 @@ macro_rules! ensure {
 }
 
 /// The full suite. The store must be empty. Returns the points it leaves stored, so a backend
-/// test can reopen the store and call [`check_contents`] again.
+/// test can reopen the store and call [`check_contents`] again. One function on purpose: the
+/// checks run in this order against one store, each building on what the previous left stored.
 pub fn run_conformance(store: &dyn VectorStore) -> Result<Vec<VectorPoint>, String> {
     let open = VectorFilter {
         max_level: 3,
