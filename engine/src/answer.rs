@@ -56,7 +56,8 @@ pub const DEFAULT_THRESHOLD: f32 = 0.74;
 pub const ABSTAIN_MESSAGE: &str = "検索された文書からは、この質問に確実に答えられる記述が見つかりませんでした。関連する文書を確認してください。";
 
 /// One answer sentence, verbatim from `passage_id`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnswerSentence {
     pub text: String,
     /// 1-based citation numbers into [`Answer::citations`].

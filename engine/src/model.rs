@@ -9,7 +9,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// The kind of administrative document, as officials file them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocType {
     /// 法令 (e-Gov law XML).
@@ -75,7 +76,8 @@ impl DocType {
 ///
 /// A passage is visible to a caller when `level <= clearance` and either `groups` is empty or
 /// it shares a group with the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Access {
     /// 機密性 level: 1 (public inside the office) to 3 (most restricted).
     pub level: u8,
@@ -91,7 +93,8 @@ impl Default for Access {
 }
 
 /// One indexed document's metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Document {
     /// Stable id (derived from the source path, plus a suffix for multi-document files).
     pub id: String,
@@ -121,7 +124,8 @@ pub struct Document {
 }
 
 /// The unit of retrieval and citation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Passage {
     /// Deterministic id: `<doc id>#<ordinal>`.
     pub id: String,
@@ -184,7 +188,8 @@ impl Filter {
 }
 
 /// What a document does to the one it cites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RelationKind {
     /// 「…は、廃止する」: the cited document is no longer in force.
@@ -195,7 +200,8 @@ pub enum RelationKind {
 
 /// A citation of another document together with what this document does to it (read from the
 /// text by [`crate::validity::read`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reference {
     pub kind: RelationKind,
     /// The cited 文書番号 as written (総務第１２号, 厚生労働省告示第六十三号).

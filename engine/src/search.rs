@@ -23,7 +23,8 @@ use crate::model::{Document, Filter, Passage};
 use crate::vector::{VectorFilter, VectorHit};
 
 /// Which sides to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Keyword,
