@@ -88,8 +88,9 @@ pub fn query_permits(config: &crate::config::ServerConfig) -> Arc<Semaphore> {
 
 impl AppState {
     /// The state `shirabe serve` runs with, built around the engine from its configuration: the
-    /// users file, the audit log, the query slots and the current index generation (none yet: an empty index until the indexer
-    /// publishes one). The service and the tests build it here, so they run the same state.
+    /// users file, the audit log, the query slots and the current index generation (none yet:
+    /// an empty index until the indexer publishes one). The service and the tests build it
+    /// here, so they run the same state.
     pub fn new(engine: Engine) -> crate::error::Result<AppState> {
         let config = &engine.config;
         let users = load_users(&config.users_file())?;
@@ -1121,7 +1122,7 @@ pub fn spawn_reloader(state: Arc<AppState>) {
 /// and know the address before the service starts, with no window for another process to take
 /// it.
 ///
-/// On either signal it or Ctrl-C it stops accepting connections and returns once the requests in flight
+/// On either signal it stops accepting connections and returns once the requests in flight
 /// have been answered (each has written its audit record by then). Under systemd it reports
 /// `READY=1` once listening and `STOPPING=1` when told to stop (`Type=notify`).
 pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {

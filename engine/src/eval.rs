@@ -17,10 +17,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analyzers;
-use crate::engine::Engine;
-use crate::embed::Embedder;
-use crate::error::{Error, Result};
 use crate::config::Config;
+use crate::embed::Embedder;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::index::{Generation, GenerationBuilder, IndexDir, State};
 use crate::ingest::{ExtractedDocument, Section};
 use crate::model::{Access, DocType, Document, Filter};
