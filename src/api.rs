@@ -651,8 +651,8 @@ async fn document(
     let _slot = state.slot().await?;
     let gen = state.current().ok_or(ApiError::NotFound)?;
     let filter = caller.filter();
-    let (doc, passages) = state.engine.document(&gen, &id, &filter).map_err(|e| ApiError::Internal(e.to_string()))?.ok_or(ApiError::NotFound)?;
-    let doc = &doc;
+    let (document, passages) = state.engine.document(&gen, &id, &filter).map_err(|e| ApiError::Internal(e.to_string()))?.ok_or(ApiError::NotFound)?;
+    let doc = &document;
     let as_of = q.as_of.unwrap_or_else(today);
     let visible = |d: &Document| filter.allows(&d.access);
     let chain = gen.relations.chain(&gen.documents, doc, as_of, &visible).iter().filter_map(|id| gen.documents.get(id)).map(DocumentRef::from).collect();

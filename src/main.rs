@@ -157,10 +157,6 @@ fn load_config(cli: &Cli) -> Result<Config> {
     Ok(config)
 }
 
-fn load_embedder(config: &Config) -> Result<Embedder> {
-    Ok(Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?)
-}
-
 fn main() {
     // Re-executed as a per-file extraction worker (eval-answers --corpus indexes with workers)?
     shirabe::ingest::worker::run_if_worker();
@@ -264,7 +260,7 @@ fn run(cli: Cli) -> Result<()> {
             let analyzers = Analyzers::load(&config.dict_dir())?;
             let tokens = analyzers.ja_tokens(&shirabe::analysis::prepare("住民票の写しの交付手数料"));
             println!("dictionary ok: {}", tokens.join(" / "));
-            let embedder = load_embedder(&config)?;
+            let embedder = Embedder::from_config(&config)?;
             let v = embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
             println!("embedder ok: {} dimensions", v.len());
             Ok(())

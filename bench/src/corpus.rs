@@ -326,7 +326,7 @@ fn embed_cached(config: &Config, cache_path: &Path, texts: &[String]) -> Result<
     };
     if !missing.is_empty() {
         eprintln!("corpus: embedding {} unique passages ({} cached in {})…", missing.len(), texts.len() - missing.len(), cache_path.display());
-        let embedder = Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
+        let embedder = Embedder::from_config(config)?;
         if let Some(parent) = cache_path.parent() {
             fs::create_dir_all(parent)?;
         }

@@ -126,7 +126,7 @@ fn memory(config: &Config, split: bool) -> Result<()> {
     }
     let analyzers = shirabe_engine::analysis::Analyzers::load(&config.dict_dir())?;
     step("dictionary");
-    let embedder = shirabe_engine::embed::Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?;
+    let embedder = shirabe_engine::embed::Embedder::from_config(config)?;
     step("embedding model");
     embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
     step("one question embedded");

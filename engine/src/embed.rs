@@ -133,6 +133,12 @@ impl Embedder {
         Embedder::load_with(model_dir, ort_library, threads, batch_size, Vocabulary::Japanese)
     }
 
+    /// The model setup built, with the configuration's `embedding.threads` and
+    /// `embedding.batch_size`.
+    pub fn from_config(config: &crate::config::Config) -> Result<Embedder> {
+        Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)
+    }
+
     /// [`Embedder::load`] with a choice of vocabulary.
     pub fn load_with(model_dir: &Path, ort_library: &Path, threads: usize, batch_size: usize, vocabulary: Vocabulary) -> Result<Embedder> {
         load_ort(ort_library)?;

@@ -56,8 +56,7 @@ impl Engine {
     /// Loads the dictionary and the embedding model that setup built, then [`Engine::new`].
     pub fn load(config: Config) -> Result<Engine> {
         let analyzers = Analyzers::load(&config.dict_dir())?;
-        let e = &config.embedding;
-        let embedder = Embedder::load(&config.model_dir(), &config.ort_library(), e.threads, e.batch_size)?;
+        let embedder = Embedder::from_config(&config)?;
         Engine::new(config, analyzers, Arc::new(embedder))
     }
 

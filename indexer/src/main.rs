@@ -83,7 +83,7 @@ fn main_inner() -> Result<RunReport> {
     let embedder = if cli.dry_run {
         None
     } else {
-        Some(Embedder::load(&config.model_dir(), &config.ort_library(), config.embedding.threads, config.embedding.batch_size)?)
+        Some(Embedder::from_config(&config)?)
     };
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0);

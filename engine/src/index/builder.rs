@@ -64,18 +64,20 @@ impl GenerationBuilder {
         self.id
     }
 
-    fn writer(&mut self) -> Result<&mut KeywordWriter> {
-        self.writer.as_mut().ok_or_else(|| Error::Index("the generation was already committed".into()))
+    /// The keyword writer; only [`GenerationBuilder::commit`] takes it. A function of the field
+    /// alone, so that callers can borrow the vector store beside it.
+    fn writer(writer: &mut Option<KeywordWriter>) -> Result<&mut KeywordWriter> {
+        writer.as_mut().ok_or_else(|| Error::Index("the generation was already committed".into()))
     }
 
     /// Writes documents to both stores, replacing any passages the same ids already have (so
     /// that a run repeating a failed one never duplicates them). Returns the passages written.
     pub fn add(&mut self, embedder: &Embedder, docs: &[(Document, Vec<Passage>)]) -> Result<usize> {
+        let writer = Self::writer(&mut self.writer)?;
         for (doc, _) in docs {
-            self.writer()?.delete_document(&doc.id);
+            writer.delete_document(&doc.id);
             self.vectors.delete_documents(std::slice::from_ref(&doc.id))?;
         }
-        let writer = self.writer.as_mut().ok_or_else(|| Error::Index("the generation was already committed".into()))?;
         write_documents_timed(writer, self.vectors.as_ref(), embedder, docs, &mut self.times)
     }
 
@@ -88,7 +90,7 @@ impl GenerationBuilder {
             return Err(Error::Embedding(format!("{} vectors for {count} passages", vectors.len())));
         }
         let t = Instant::now();
-        let writer = self.writer()?;
+        let writer = Self::writer(&mut self.writer)?;
         for (doc, passages) in docs {
             writer.add(doc, passages)?;
         }
@@ -107,8 +109,9 @@ impl GenerationBuilder {
 
     /// Removes documents (all their passages) from both stores.
     pub fn remove(&mut self, doc_ids: &[String]) -> Result<()> {
+        let writer = Self::writer(&mut self.writer)?;
         for id in doc_ids {
-            self.writer()?.delete_document(id);
+            writer.delete_document(id);
         }
         if !doc_ids.is_empty() {
             self.vectors.delete_documents(doc_ids)?;
