@@ -145,31 +145,12 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
     let analyzers = Analyzers::load(&config.dict_dir())?;
     let passage_chars = config.indexer.passage_chars;
 
-    // Unique documents and their passages, with the production normalisation and chunker.
-    let mut lines: Vec<EvalDoc> = util::read_jsonl(docs_abs)?;
-    if args.unique_docs > 0 {
-        lines.truncate(args.unique_docs);
-    }
-    let mut base: Vec<(Document, Vec<Passage>)> = Vec::new();
-    for d in &lines {
-        if shirabe_engine::text::normalize::normalize(&d.text).trim().is_empty() {
-            continue;
-        }
-        let (mut doc, passages) = shirabe_engine::eval::eval_document(d, passage_chars);
-        doc.source_path = format!("bench/{}", d.id);
-        if !passages.is_empty() {
-            base.push((doc, passages));
-        }
-    }
-    ensure!(!base.is_empty(), "{} yields no passages", docs_abs.display());
+    let base = base_documents(docs_abs, args.unique_docs, passage_chars)?;
     let unique_passages: usize = base.iter().map(|(_, p)| p.len()).sum();
 
     // Embeddings of the unique passages, through the cache.
     let t = Instant::now();
-    let cache_path = args.embedding_cache.clone().unwrap_or_else(|| {
-        let abs = fs::canonicalize(out).unwrap_or_else(|_| out.clone());
-        abs.parent().map_or_else(|| PathBuf::from("shirabe-bench-embeddings.bin"), |p| p.join("shirabe-bench-embeddings.bin"))
-    });
+    let cache_path = args.embedding_cache.clone().unwrap_or_else(|| default_cache(out));
     let texts: Vec<String> = base.iter().flat_map(|(d, ps)| ps.iter().map(move |p| embedding_text(d, p))).collect();
     let (vectors, embedded_now) = embed_cached(config, &cache_path, &texts)?;
     let embed_seconds = t.elapsed().as_secs_f64();
@@ -293,8 +274,36 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
     Ok(meta)
 }
 
+/// The unique documents of `docs` (the first `unique_docs`, 0 = all) and their passages, with
+/// the production normalisation and chunker.
+pub fn base_documents(docs: &Path, unique_docs: usize, passage_chars: usize) -> Result<Vec<(Document, Vec<Passage>)>> {
+    let mut lines: Vec<EvalDoc> = util::read_jsonl(docs)?;
+    if unique_docs > 0 {
+        lines.truncate(unique_docs);
+    }
+    let mut base: Vec<(Document, Vec<Passage>)> = Vec::new();
+    for d in &lines {
+        if shirabe_engine::text::normalize::normalize(&d.text).trim().is_empty() {
+            continue;
+        }
+        let (mut doc, passages) = shirabe_engine::eval::eval_document(d, passage_chars);
+        doc.source_path = format!("bench/{}", d.id);
+        if !passages.is_empty() {
+            base.push((doc, passages));
+        }
+    }
+    ensure!(!base.is_empty(), "{} yields no passages", docs.display());
+    Ok(base)
+}
+
+/// The embedding cache beside the output directory `out`, shared by benchmarks run side by side.
+pub fn default_cache(out: &Path) -> PathBuf {
+    let abs = fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+    abs.parent().map_or_else(|| PathBuf::from("shirabe-bench-embeddings.bin"), |p| p.join("shirabe-bench-embeddings.bin"))
+}
+
 /// Adds σ·N(0,1) to each component (seeded by the passage id) and re-normalises.
-fn perturb(v: &mut [f32], passage_id: &str, sigma: f32) {
+pub fn perturb(v: &mut [f32], passage_id: &str, sigma: f32) {
     let seed = u64::from_le_bytes(Sha256::digest(passage_id.as_bytes())[..8].try_into().unwrap_or([0; 8]));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for x in v.iter_mut() {
@@ -307,7 +316,7 @@ fn perturb(v: &mut [f32], passage_id: &str, sigma: f32) {
 
 /// Embeds `texts` as passages, taking vectors from the cache file where present and appending
 /// new ones to it. Returns the vectors in order and how many were embedded now.
-fn embed_cached(config: &Config, cache_path: &Path, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize)> {
+pub fn embed_cached(config: &Config, cache_path: &Path, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize)> {
     let key = |t: &str| -> [u8; 32] { Sha256::digest(format!("passage: {t}").as_bytes()).into() };
     let mut cache: HashMap<[u8; 32], Vec<f32>> = HashMap::new();
     if let Ok(mut f) = fs::File::open(cache_path) {

@@ -8,6 +8,7 @@ mod http;
 mod indexing;
 mod query;
 mod util;
+mod vectors;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -40,6 +41,9 @@ enum Cmd {
     Query(query::QueryArgs),
     /// HTTP latency and throughput of POST /api/search with concurrent clients; service memory.
     Http(http::HttpArgs),
+    /// The vector store alone at a million points, embedded or on a Qdrant server/cluster:
+    /// upsert throughput, index build, filtered search latency and recall, memory per process.
+    Vectors(vectors::VectorsArgs),
     /// Embedding throughput: shirabe's embedder (fastembed) against raw ONNX Runtime.
     Embed(embed::EmbedArgs),
     /// Indexing throughput and memory of shirabe-indexer: a fresh run, then a nothing-changed rerun.
@@ -98,6 +102,7 @@ fn real_main() -> Result<()> {
         Cmd::Query(args) => query::run(&config, &args),
         Cmd::Http(args) => http::run(&args),
         Cmd::Embed(args) => embed::run(&config, &args),
+        Cmd::Vectors(args) => vectors::run(&config, &args),
         Cmd::Index(args) => indexing::run(&config, &args),
         Cmd::IndexReport { report, wall, run } => {
             let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;

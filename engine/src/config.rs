@@ -174,6 +174,12 @@ pub struct VectorConfig {
     pub qdrant_url: Option<String>,
     pub qdrant_collection: String,
     pub qdrant_api_key: Option<String>,
+    /// Shards of the collection when shirabe creates it on a Qdrant cluster (ignored for an
+    /// existing collection and by the embedded store).
+    pub qdrant_shards: u32,
+    /// Copies of each shard when shirabe creates the collection: 2 keeps every passage
+    /// searchable while one node of the cluster is down.
+    pub qdrant_replication: u32,
 }
 
 impl Default for VectorConfig {
@@ -183,6 +189,8 @@ impl Default for VectorConfig {
             qdrant_url: None,
             qdrant_collection: "shirabe_passages".into(),
             qdrant_api_key: None,
+            qdrant_shards: 1,
+            qdrant_replication: 1,
         }
     }
 }

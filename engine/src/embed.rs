@@ -99,7 +99,7 @@ pub fn trim_vocabulary(tokenizer_json: &[u8]) -> std::result::Result<Vec<u8>, St
 
 /// Hands freed heap pages back to the kernel. ONNX Runtime's graph optimisation allocates and
 /// frees some 300 MiB while a session is built, and glibc keeps such memory in the process.
-fn release_freed_memory() {
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own free lists; it touches no live allocation.
     unsafe {

@@ -182,6 +182,10 @@ fn open_server(config: &Config) -> Result<Box<dyn VectorStore>> {
         url,
         &config.vector.qdrant_collection,
         config.vector.qdrant_api_key.clone(),
+        crate::vector::CollectionLayout {
+            shards: config.vector.qdrant_shards,
+            replication: config.vector.qdrant_replication,
+        },
     )?))
 }
 

@@ -1231,6 +1231,7 @@ mod tests {
                 &url,
                 &collection,
                 api_key,
+                layout_from_env(),
             ));
             let result = run_conformance(&store);
             let cleanup = store.delete_collection();
@@ -1270,6 +1271,7 @@ mod tests {
                 &url,
                 &collection,
                 std::env::var("QDRANT_API_KEY").ok(),
+                layout_from_env(),
             ));
             let m = measure(&store, 10_000, 200);
             let cleanup = store.delete_collection();
@@ -1282,6 +1284,14 @@ mod tests {
         }
         #[cfg(not(feature = "qdrant-server"))]
         let _ = url;
+    }
+
+    /// The collection layout for the server tests: `QDRANT_SHARDS` and `QDRANT_REPLICATION`
+    /// (default 1 each), so the suite runs on a cluster laid out as production would be.
+    #[cfg(feature = "qdrant-server")]
+    fn layout_from_env() -> crate::vector::CollectionLayout {
+        let get = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        crate::vector::CollectionLayout { shards: get("QDRANT_SHARDS"), replication: get("QDRANT_REPLICATION") }
     }
 
     fn dir_size(path: &Path) -> u64 {

@@ -28,7 +28,7 @@ pub mod server;
 
 pub use edge::EmbeddedStore;
 #[cfg(feature = "qdrant-server")]
-pub use server::ServerStore;
+pub use server::{CollectionLayout, ServerStore};
 
 /// Dimension of every stored and queried vector (multilingual E5-small).
 pub const DIM: usize = 384;

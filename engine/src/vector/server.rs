@@ -44,6 +44,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPTIMIZE_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 const OPTIMIZE_POLL: Duration = Duration::from_millis(500);
 
+/// How a collection shirabe creates is laid out over a Qdrant cluster. An existing collection
+/// keeps its own layout (Qdrant fixes the shard count at creation); a different one is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionLayout {
+    /// Shards the points are spread over (`vector.qdrant_shards`).
+    pub shards: u32,
+    /// Copies of each shard on distinct nodes (`vector.qdrant_replication`).
+    pub replication: u32,
+}
+
+impl Default for CollectionLayout {
+    fn default() -> Self {
+        CollectionLayout { shards: 1, replication: 1 }
+    }
+}
+
 /// A vector store on a Qdrant server (see the module docs).
 pub struct ServerStore {
     client: Arc<Qdrant>,
@@ -72,18 +88,32 @@ const _: fn() = || {
 
 impl ServerStore {
     /// Connects to the gRPC endpoint `url` (e.g. `http://127.0.0.1:6334`), checks that the server
-    /// answers, and creates `collection` (384-d, Cosine) and its payload indexes if missing. An
-    /// existing collection with other vector parameters is an error, never silently reused.
+    /// answers, and creates `collection` (384-d, Cosine, laid out as `layout`) and its payload
+    /// indexes if missing. An existing collection with other vector parameters is an error, never
+    /// silently reused.
     pub fn connect(
         url: &str,
         collection: &str,
         api_key: Option<String>,
+        layout: CollectionLayout,
     ) -> Result<Self, VectorError> {
         let unreachable = |reason: String| VectorError::Unreachable {
             url: url.to_owned(),
             config_key: CONFIG_KEY_QDRANT_URL,
             reason,
         };
+        if layout.shards == 0 || layout.replication == 0 {
+            return Err(VectorError::Server {
+                url: url.to_owned(),
+                collection: collection.to_owned(),
+                operation: "connect",
+                reason: format!(
+                    "shards ({}) and replication ({}) must be at least 1 (config keys \
+                     `vector.qdrant_shards`, `vector.qdrant_replication`)",
+                    layout.shards, layout.replication
+                ),
+            });
+        }
         if collection.is_empty() {
             return Err(VectorError::Server {
                 url: url.to_owned(),
@@ -117,7 +147,7 @@ impl ServerStore {
         };
         let health = store.call("health check", |c, _| async move { c.health_check().await })?;
         store.server_version = health.version;
-        store.ensure_collection()?;
+        store.ensure_collection(layout)?;
         Ok(store)
     }
 
@@ -140,15 +170,21 @@ impl ServerStore {
         Ok(())
     }
 
-    fn ensure_collection(&self) -> Result<(), VectorError> {
+    fn ensure_collection(&self, layout: CollectionLayout) -> Result<(), VectorError> {
         let exists = self.call("check collection", |c, name| async move {
             c.collection_exists(name).await
         })?;
         if !exists {
             let created = self.call("create collection", |c, name| async move {
-                c.create_collection(CreateCollectionBuilder::new(name).vectors_config(
-                    qdrant_client::qdrant::VectorParamsBuilder::new(DIM as u64, Distance::Cosine),
-                ))
+                c.create_collection(
+                    CreateCollectionBuilder::new(name)
+                        .vectors_config(qdrant_client::qdrant::VectorParamsBuilder::new(
+                            DIM as u64,
+                            Distance::Cosine,
+                        ))
+                        .shard_number(layout.shards)
+                        .replication_factor(layout.replication),
+                )
                 .await
             });
             // Another process may have created it in the meantime; that is fine if it is compatible.
@@ -161,7 +197,7 @@ impl ServerStore {
                 }
             }
         }
-        self.check_vector_params()?;
+        self.check_params(layout)?;
         for (name, kind) in INDEXED_FIELDS {
             let field_type = match kind {
                 IndexKind::Keyword => FieldType::Keyword,
@@ -178,16 +214,28 @@ impl ServerStore {
         Ok(())
     }
 
-    fn check_vector_params(&self) -> Result<(), VectorError> {
+    fn check_params(&self, layout: CollectionLayout) -> Result<(), VectorError> {
         let info = self.call("read collection info", |c, name| async move {
             c.collection_info(name).await
         })?;
-        let params = info
-            .result
-            .and_then(|i| i.config)
-            .and_then(|c| c.params)
-            .and_then(|p| p.vectors_config)
-            .and_then(|v| v.config);
+        let params = info.result.and_then(|i| i.config).and_then(|c| c.params);
+        if let Some(p) = &params {
+            let found = CollectionLayout {
+                shards: p.shard_number,
+                replication: p.replication_factor.unwrap_or(1),
+            };
+            if found != layout {
+                tracing::warn!(
+                    collection = %self.collection,
+                    shards = found.shards,
+                    replication = found.replication,
+                    configured_shards = layout.shards,
+                    configured_replication = layout.replication,
+                    "the existing collection keeps its own layout; the configured one applies only when shirabe creates it"
+                );
+            }
+        }
+        let params = params.and_then(|p| p.vectors_config).and_then(|v| v.config);
         let incompatible = |reason: String| {
             VectorError::Incompatible {
             location: format!("collection `{}` at {}", self.collection, self.url),
