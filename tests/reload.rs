@@ -69,3 +69,54 @@ fn a_new_generation_is_served_under_traffic_without_errors() {
     assert!(statuses.iter().all(|s| *s == 200), "failed requests during reload: {statuses:?}");
     eprintln!("{} requests during the run and the swap, all 200", statuses.len());
 }
+
+/// With the Qdrant server backend every generation shares one collection, and query nodes serve
+/// the published generation from it while the indexer builds the next: a removed document's
+/// points must stay until the new generation is published, then go. Runs against `QDRANT_URL`
+/// (a server or the cluster of scripts/scale/qdrant-cluster.sh); says SKIPPED without one.
+#[test]
+fn a_shared_collection_keeps_removed_documents_until_publish() {
+    let Ok(url) = std::env::var("QDRANT_URL") else {
+        eprintln!("SKIPPED a_shared_collection_keeps_removed_documents_until_publish: QDRANT_URL not set");
+        return;
+    };
+    use shirabe::index::{Generation, GenerationBuilder, IndexDir};
+    use shirabe::vector::{CollectionLayout, ServerStore, VectorStore};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let share = tmp.path().join("share");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    let circulars = common::repo().join("fixtures/docs/circulars");
+    std::fs::copy(circulars.join("soumu-12-juminhyo-tesuryo-r2.txt"), share.join("a.txt")).expect("copy");
+    std::fs::copy(circulars.join("soumu-88-telework-r3.md"), share.join("b.md")).expect("copy");
+    let mut config = common::config();
+    config.index_dir = Some(tmp.path().join("index"));
+    config.vector.backend = shirabe::config::VectorBackend::Qdrant;
+    config.vector.qdrant_url = Some(url.clone());
+    config.vector.qdrant_collection = format!("shirabe_reload_{}", std::process::id());
+    common::index_all(&config, std::slice::from_ref(&share));
+
+    let analyzers = common::analyzers();
+    let gen = Generation::open_current(&config, &analyzers).expect("open").expect("a generation");
+    let a_key = std::fs::canonicalize(share.join("a.txt")).expect("path").display().to_string();
+    let a_docs = gen.state.files.get(&a_key).expect("a.txt indexed").doc_ids.clone();
+    let store = ServerStore::connect(&url, &config.vector.qdrant_collection, None, CollectionLayout::default()).expect("connect");
+    let points_of = |ids: &[String]| ids.iter().map(|id| store.passage_ids_of(id).expect("scroll").len()).sum::<usize>();
+    let before = points_of(&a_docs);
+    assert!(before > 0, "a.txt has vectors");
+    let total = store.count().expect("count");
+
+    let mut state = gen.state.clone();
+    state.files.remove(&a_key);
+    for id in &a_docs {
+        state.documents.remove(id);
+    }
+    let mut builder = GenerationBuilder::begin(&IndexDir::new(config.index_dir()), &config, &analyzers).expect("begin");
+    builder.remove(&a_docs).expect("remove");
+    builder.commit().expect("commit");
+    assert_eq!(points_of(&a_docs), before, "the served generation keeps a.txt's vectors while the next one is built");
+    let published = builder.publish(&state, 2).expect("publish");
+    assert!(published > gen.id);
+    assert_eq!(points_of(&a_docs), 0, "published: a.txt's vectors are gone");
+    assert_eq!(store.count().expect("count"), total - before as u64, "only a.txt's points were deleted");
+    store.delete_collection().expect("cleanup");
+}

@@ -4,6 +4,14 @@
 //! manifest, syncs the directory and switches `CURRENT` with an atomic rename. The served
 //! generation is never written, so a crash at any point leaves it intact; the next `begin`
 //! deletes the unfinished copy and starts again from the same state.
+//!
+//! A Qdrant server collection is not copied: every generation shares it, and query nodes may be
+//! serving the published generation from it while the indexer builds the next. Points of new
+//! documents are harmless there (a vector hit counts only if the served keyword generation has
+//! the passage), but deleting points would take removed documents off the vector side of the
+//! generation still served. So with the server backend `remove` only notes the documents, and
+//! `publish` deletes their points once `CURRENT` names the new generation. A crash in between
+//! leaves those points as orphans that no generation returns.
 
 use std::fs;
 use std::io::Write;
@@ -28,6 +36,11 @@ pub struct GenerationBuilder {
     /// `None` once committed.
     writer: Option<KeywordWriter>,
     vectors: Box<dyn VectorStore>,
+    /// The vector store is shared with the served generation (the server backend): removals wait
+    /// for `publish`.
+    shared_vectors: bool,
+    /// Documents removed whose points `publish` deletes (shared store only).
+    deferred_removals: std::collections::BTreeSet<String>,
     /// Seconds spent in each store so far (the commit counts to the keyword side).
     pub times: WriteTimes,
 }
@@ -56,7 +69,18 @@ impl GenerationBuilder {
         let keyword = KeywordIndex::open_or_create(&dir.join("keyword"), analyzers)?;
         let vectors = open_vectors(&dir, config)?;
         let writer = Some(keyword.writer()?);
-        Ok(GenerationBuilder { index_dir: index_dir.clone(), id, dir, keyword, writer, vectors, times: WriteTimes::default() })
+        let shared_vectors = config.vector.backend == crate::config::VectorBackend::Qdrant;
+        Ok(GenerationBuilder {
+            index_dir: index_dir.clone(),
+            id,
+            dir,
+            keyword,
+            writer,
+            vectors,
+            shared_vectors,
+            deferred_removals: Default::default(),
+            times: WriteTimes::default(),
+        })
     }
 
     /// The number the generation will be published under.
@@ -77,6 +101,8 @@ impl GenerationBuilder {
         for (doc, _) in docs {
             writer.delete_document(&doc.id);
             self.vectors.delete_documents(std::slice::from_ref(&doc.id))?;
+            // Removed and added again in one run (an identical file elsewhere): keep its points.
+            self.deferred_removals.remove(&doc.id);
         }
         write_documents_timed(writer, self.vectors.as_ref(), embedder, docs, &mut self.times)
     }
@@ -113,7 +139,9 @@ impl GenerationBuilder {
         for id in doc_ids {
             writer.delete_document(id);
         }
-        if !doc_ids.is_empty() {
+        if self.shared_vectors {
+            self.deferred_removals.extend(doc_ids.iter().cloned());
+        } else if !doc_ids.is_empty() {
             self.vectors.delete_documents(doc_ids)?;
         }
         Ok(())
@@ -136,8 +164,9 @@ impl GenerationBuilder {
     }
 
     /// Commits if that is still to do, writes `state` as the generation's manifest, makes the
-    /// directory durable and publishes it; then deletes generations older than the `keep`
-    /// newest before it (services may still read those). Returns the published id.
+    /// directory durable and publishes it; then deletes the points of removed documents from a
+    /// shared store, and generations older than the `keep` newest before it (services may still
+    /// read those). Returns the published id.
     pub fn publish(mut self, state: &State, keep: usize) -> Result<u64> {
         if self.writer.is_some() {
             self.commit()?;
@@ -146,12 +175,28 @@ impl GenerationBuilder {
         let mut f = fs::File::create(self.dir.join(STATE)).map_err(|e| Error::io("writing state.json", e))?;
         f.write_all(&bytes).map_err(|e| Error::io("writing state.json", e))?;
         f.sync_all().map_err(|e| Error::io("syncing state.json", e))?;
-        let GenerationBuilder { index_dir, id, dir, keyword, vectors, .. } = self;
-        drop(vectors);
+        let GenerationBuilder { index_dir, id, dir, keyword, vectors, shared_vectors, deferred_removals, .. } = self;
+        // The embedded store lives in the generation directory and must be closed before it is
+        // published; a shared one is still needed for the deferred removals.
+        let vectors = if shared_vectors {
+            Some(vectors)
+        } else {
+            drop(vectors);
+            None
+        };
         drop(keyword);
         sync_dir(&dir)?;
         failpoint("before-publish");
         index_dir.publish(id)?;
+        if let Some(store) = vectors {
+            let ids: Vec<String> = deferred_removals.into_iter().collect();
+            if !ids.is_empty() {
+                // Published already: a failure here leaves orphan points, which no generation returns.
+                if let Err(e) = store.delete_documents(&ids) {
+                    tracing::warn!(documents = ids.len(), error = %e, "removed documents' vectors stay in the shared collection as orphans");
+                }
+            }
+        }
         let older: Vec<u64> = index_dir.generations().into_iter().filter(|g| *g < id).collect();
         if older.len() > keep {
             for old in &older[..older.len() - keep] {
