@@ -170,7 +170,9 @@ pub enum VectorBackend {
 #[serde(default, deny_unknown_fields)]
 pub struct VectorConfig {
     pub backend: VectorBackend,
-    /// gRPC URL of the Qdrant server, e.g. `http://127.0.0.1:6334`.
+    /// gRPC URL of the Qdrant server, e.g. `http://127.0.0.1:6334`; for a cluster, several
+    /// nodes' URLs separated by commas: requests go to the first that answers and move on to
+    /// the next when it stops answering.
     pub qdrant_url: Option<String>,
     pub qdrant_collection: String,
     pub qdrant_api_key: Option<String>,

@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,9 @@ impl Default for CollectionLayout {
 
 /// A vector store on a Qdrant server (see the module docs).
 pub struct ServerStore {
-    client: Arc<Qdrant>,
+    /// One client per node URL given; requests go to `preferred` and fail over in order.
+    clients: Vec<(String, Arc<Qdrant>)>,
+    preferred: AtomicUsize,
     /// `Some` until `Drop`, which shuts it down without blocking (dropping a runtime normally
     /// blocks, and panics when that happens on an async worker thread).
     runtime: Option<tokio::runtime::Runtime>,
@@ -87,7 +90,8 @@ const _: fn() = || {
 };
 
 impl ServerStore {
-    /// Connects to the gRPC endpoint `url` (e.g. `http://127.0.0.1:6334`), checks that the server
+    /// Connects to the gRPC endpoint `url` (e.g. `http://127.0.0.1:6334`), or to the first of
+    /// several cluster nodes' endpoints separated by commas that answers, checks that the server
     /// answers, and creates `collection` (384-d, Cosine, laid out as `layout`) and its payload
     /// indexes if missing. An existing collection with other vector parameters is an error, never
     /// silently reused.
@@ -130,16 +134,24 @@ impl ServerStore {
             .enable_all()
             .build()
             .map_err(|e| unreachable(format!("cannot start the client runtime: {e}")))?;
-        let client = Qdrant::from_url(url)
-            .api_key(api_key)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // The built-in check prints to stdout; we run our own health check below.
-            .skip_compatibility_check()
-            .build()
-            .map_err(|e| unreachable(e.to_string()))?;
+        let mut clients = Vec::new();
+        for node in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let client = Qdrant::from_url(node)
+                .api_key(api_key.clone())
+                .timeout(REQUEST_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT)
+                // The built-in check prints to stdout; we run our own health check below.
+                .skip_compatibility_check()
+                .build()
+                .map_err(|e| unreachable(format!("{node}: {e}")))?;
+            clients.push((node.to_owned(), Arc::new(client)));
+        }
+        if clients.is_empty() {
+            return Err(unreachable("no URL given".into()));
+        }
         let mut store = ServerStore {
-            client: Arc::new(client),
+            clients,
+            preferred: AtomicUsize::new(0),
             runtime: Some(runtime),
             url: url.to_owned(),
             collection: collection.to_owned(),
@@ -267,17 +279,47 @@ impl ServerStore {
         }
     }
 
-    /// Runs one request on the store's runtime and waits for it, from any thread.
+    /// Runs one request on the store's runtime and waits for it, from any thread. When the node
+    /// in use does not answer (connection refused, timeout), the same request goes to the next
+    /// node given, which becomes the one in use: in a cluster with replicated shards any node
+    /// answers for all of them, and every request here is idempotent (upserts by point id,
+    /// deletions by filter), so a repeated write changes nothing.
     fn call<T, F, Fut>(&self, operation: &'static str, make: F) -> Result<T, VectorError>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Qdrant>, String) -> Fut,
+        F: Fn(Arc<Qdrant>, String) -> Fut,
+        Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
+    {
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut unreachable = None;
+        for i in 0..self.clients.len() {
+            let k = (first + i) % self.clients.len();
+            match self.call_on(k, operation, &make) {
+                Ok(v) => {
+                    if k != first {
+                        self.preferred.store(k, Ordering::Relaxed);
+                        tracing::warn!(from = %self.clients[first].0, to = %self.clients[k].0, operation, "Qdrant node did not answer; using the next one");
+                    }
+                    return Ok(v);
+                }
+                Err(e @ VectorError::Unreachable { .. }) => unreachable = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(unreachable.unwrap_or_else(|| self.server_err(operation, "no node to ask".into())))
+    }
+
+    fn call_on<T, F, Fut>(&self, k: usize, operation: &'static str, make: &F) -> Result<T, VectorError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Qdrant>, String) -> Fut,
         Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
     {
         let Some(runtime) = &self.runtime else {
             return Err(self.server_err(operation, "the client runtime is shut down".into()));
         };
-        let fut = make(Arc::clone(&self.client), self.collection.clone());
+        let (url, client) = &self.clients[k];
+        let fut = make(Arc::clone(client), self.collection.clone());
         let (tx, rx) = mpsc::sync_channel(1);
         runtime.spawn(async move {
             // The receiver only goes away if the caller is gone; nothing to report then.
@@ -285,7 +327,7 @@ impl ServerStore {
         });
         match rx.recv() {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.map_err(operation, e)),
+            Ok(Err(e)) => Err(self.map_err(url, operation, e)),
             Err(_) => Err(self.server_err(
                 operation,
                 "the request task was dropped (runtime shutting down)".into(),
@@ -302,16 +344,21 @@ impl ServerStore {
         }
     }
 
-    fn map_err(&self, operation: &'static str, e: QdrantError) -> VectorError {
+    fn map_err(&self, url: &str, operation: &'static str, e: QdrantError) -> VectorError {
         let transport = match &e {
             // gRPC codes 4 (DeadlineExceeded) and 14 (Unavailable): the server did not answer.
-            QdrantError::ResponseError { status } => matches!(status.code() as i32, 4 | 14),
+            // qdrant-client reports a refused connection as code 13 (Internal) with this message.
+            QdrantError::ResponseError { status } => {
+                matches!(status.code() as i32, 4 | 14)
+                    || (status.code() as i32 == 13
+                        && status.message().starts_with("Failed to connect to"))
+            }
             QdrantError::Io(_) => true,
             _ => false,
         };
         if transport {
             VectorError::Unreachable {
-                url: self.url.clone(),
+                url: url.to_owned(),
                 config_key: CONFIG_KEY_QDRANT_URL,
                 reason: format!("{operation}: {e}"),
             }
@@ -400,9 +447,12 @@ impl VectorStore for ServerStore {
                     payload,
                 ));
             }
-            self.call("upsert", |c, name| async move {
-                c.upsert_points(UpsertPointsBuilder::new(name, structs).wait(true))
-                    .await
+            self.call("upsert", |c, name| {
+                let structs = structs.clone();
+                async move {
+                    c.upsert_points(UpsertPointsBuilder::new(name, structs).wait(true))
+                        .await
+                }
             })?;
         }
         Ok(())
@@ -411,9 +461,12 @@ impl VectorStore for ServerStore {
     fn delete_documents(&self, doc_ids: &[String]) -> Result<(), VectorError> {
         for chunk in doc_ids.chunks(DELETE_CHUNK) {
             let filter = Filter::must([Condition::matches(field::DOC_ID, chunk.to_vec())]);
-            self.call("delete documents", |c, name| async move {
-                c.delete_points(DeletePointsBuilder::new(name).points(filter).wait(true))
-                    .await
+            self.call("delete documents", |c, name| {
+                let filter = filter.clone();
+                async move {
+                    c.delete_points(DeletePointsBuilder::new(name).points(filter).wait(true))
+                        .await
+                }
             })?;
         }
         Ok(())
@@ -436,7 +489,10 @@ impl VectorStore for ServerStore {
                 field::PASSAGE_ID.to_owned(),
                 field::DOC_ID.to_owned(),
             ]));
-        let response = self.call("search", |c, _| async move { c.query(request).await })?;
+        let response = self.call("search", |c, _| {
+            let request = request.clone();
+            async move { c.query(request).await }
+        })?;
         response
             .result
             .into_iter()
@@ -473,7 +529,10 @@ impl VectorStore for ServerStore {
             if let Some(o) = offset.take() {
                 request = request.offset(o);
             }
-            let page = self.call("scroll", |c, _| async move { c.scroll(request).await })?;
+            let page = self.call("scroll", |c, _| {
+                let request = request.clone();
+                async move { c.scroll(request).await }
+            })?;
             for point in &page.result {
                 ids.push(
                     payload_string(&point.payload, field::PASSAGE_ID)
@@ -569,5 +628,57 @@ mod tests {
             2,
             "level and public-groups conditions always apply"
         );
+    }
+
+    /// Nothing listens on these loopback ports (discard and an unassigned one), so the
+    /// connection is refused at once.
+    const DEAD: &str = "http://127.0.0.1:9, http://127.0.0.1:19";
+
+    #[test]
+    fn no_answering_node_is_an_unreachable_error_naming_the_key() {
+        let err = ServerStore::connect(DEAD, "c", None, CollectionLayout::default())
+            .expect_err("nothing listens there");
+        assert!(matches!(err, VectorError::Unreachable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(CONFIG_KEY_QDRANT_URL), "{text}");
+        assert!(text.contains("127.0.0.1:19"), "the last node tried is named: {text}");
+    }
+
+    #[test]
+    fn a_layout_without_shards_or_copies_is_refused() {
+        let layout = CollectionLayout { shards: 0, replication: 1 };
+        let err = ServerStore::connect("http://127.0.0.1:9", "c", None, layout).expect_err("zero shards");
+        assert!(err.to_string().contains("vector.qdrant_shards"), "{err}");
+    }
+
+    /// A dead node listed first: every request fails over to the live one (`QDRANT_URL`).
+    #[test]
+    fn requests_fail_over_to_the_next_node() {
+        let Ok(url) = std::env::var("QDRANT_URL") else {
+            eprintln!("SKIPPED: QDRANT_URL not set — Qdrant failover not run");
+            return;
+        };
+        let collection = format!("shirabe_failover_{}", std::process::id());
+        let store = ServerStore::connect(&format!("{DEAD},{url}"), &collection, None, CollectionLayout::default())
+            .expect("the live node answers");
+        let point = VectorPoint {
+            payload: super::super::PassagePayload {
+                passage_id: "d1-0".into(),
+                doc_id: "d1".into(),
+                doc_type: "通知".into(),
+                issuer: None,
+                issued: None,
+                level: 1,
+                groups: vec![],
+            },
+            vector: (0..DIM).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect(),
+        };
+        store.upsert(std::slice::from_ref(&point)).expect("upsert");
+        assert_eq!(store.count().expect("count"), 1);
+        let filter = VectorFilter { max_level: 3, ..VectorFilter::default() };
+        let hits = store.search(&point.vector, &filter, 5).expect("search");
+        store.delete_collection().expect("cleanup");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].passage_id, "d1-0");
     }
 }
