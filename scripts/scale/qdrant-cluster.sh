@@ -5,6 +5,8 @@
 #   scripts/scale/qdrant-cluster.sh status    # which nodes run, and the cluster's peer count
 #   scripts/scale/qdrant-cluster.sh kill N    # kill -9 node N (1–3), as a crash would
 #   scripts/scale/qdrant-cluster.sh restart N # start node N again on its own storage
+#   scripts/scale/qdrant-cluster.sh wait-active C  # until every replica of collection C is Active on
+#                                             # every node with equal point counts (prints seconds)
 #   scripts/scale/qdrant-cluster.sh stop      # stops every node (storage is kept; `wipe` removes it)
 #   scripts/scale/qdrant-cluster.sh wipe      # stop, then delete the nodes' storage
 #
@@ -108,6 +110,33 @@ case ${1:-} in
         ;;
     restart)
         start_node "${2:?node number 1-3}"
+        ;;
+    wait-active)
+        collection=${2:?collection name}
+        started=$(date +%s%N)
+        for _ in $(seq 1 600); do
+            # Every node's view: all replicas Active, and each shard's copies hold the same count.
+            verdict=$(for n in 1 2 3; do curl -fsS "http://127.0.0.1:$(http_port "$n")/collections/$collection/cluster" || echo '{}'; echo; done \
+                | python3 -c '
+import json, sys
+counts, ok = {}, True
+for line in sys.stdin:
+    r = json.loads(line or "{}").get("result")
+    if not r:
+        ok = False
+        continue
+    for s in r["local_shards"]:
+        ok &= s["state"] == "Active"
+        counts.setdefault(s["shard_id"], set()).add(s["points_count"])
+    ok &= all(s["state"] == "Active" for s in r["remote_shards"])
+print("yes" if ok and counts and all(len(c) == 1 for c in counts.values()) else "no")')
+            if [[ $verdict == yes ]]; then
+                echo "{\"replicas_active_and_equal_after_s\": $(( ($(date +%s%N) - started) / 1000000 ))e-3}"
+                exit 0
+            fi
+            sleep 0.5
+        done
+        fail "collection $collection: replicas not all active with equal counts after 300 s"
         ;;
     stop)
         for n in 3 2 1; do stop_node "$n"; done
