@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """HTTP side of scripts/scale/prove.sh (standard library only).
 
-  prove.py compare A B QUESTIONS...      same documents from /api/search and /api/answer on two services?
+  prove.py compare A B QUESTIONS... [--mode M]
+                                          same documents from /api/search (mode M, default hybrid)
+                                          and /api/answer on two services?
   prove.py load URLS QUESTIONS... --seconds S [--event T:CMD]... [--same]
                                           searches from two clients per service while the events run
                                           (e.g. "10:scripts/scale/qdrant-cluster.sh kill 1"); with
@@ -56,8 +58,8 @@ def answer_view(body):
     return (body["answerable"], [s["text"] for s in body["sentences"]], [c["passage_id"] for c in body["citations"]])
 
 
-def ask(base, q):
-    s_status, s_body = post(base, "/api/search", {"query": q, "size": 10})
+def ask(base, q, mode):
+    s_status, s_body = post(base, "/api/search", {"query": q, "size": 10, "mode": mode})
     a_status, a_body = post(base, "/api/answer", {"question": q})
     return (
         search_view(s_body) if s_status == 200 else s_status,
@@ -65,12 +67,12 @@ def ask(base, q):
     )
 
 
-def compare(a, b, paths):
+def compare(a, b, paths, mode="hybrid"):
     qs = questions(paths)
     same_search = same_docs = same_answer = 0
     differences = []
     for q in qs:
-        (sa, aa), (sb, ab) = ask(a, q), ask(b, q)
+        (sa, aa), (sb, ab) = ask(a, q, mode), ask(b, q, mode)
         if sa == sb:
             same_search += 1
         if isinstance(sa, list) and isinstance(sb, list) and [d for d, _ in sa] == [d for d, _ in sb]:
@@ -78,11 +80,12 @@ def compare(a, b, paths):
         if aa == ab:
             same_answer += 1
         if sa != sb or aa != ab:
-            differences.append({"question": q, "search_a": sa, "search_b": sb, "answer_a": aa, "answer_b": ab})
+            top = lambda v: [d for d, _ in v][:5] if isinstance(v, list) else v
+            differences.append({"question": q, "documents_a": top(sa), "documents_b": top(sb), "same_answer": aa == ab})
     print(json.dumps({
-        "compare": [a, b], "questions": len(qs),
+        "compare": [a, b], "search_mode": mode, "questions": len(qs),
         "search_identical": same_search, "search_same_documents_in_order": same_docs,
-        "answer_identical": same_answer, "differences": differences[:5],
+        "answer_identical": same_answer, "first_differences": differences[:2],
     }, ensure_ascii=False))
     return 0 if not differences else 1
 
@@ -152,7 +155,13 @@ def generation(url):
 
 def main(argv):
     if len(argv) >= 4 and argv[1] == "compare":
-        return compare(argv[2], argv[3], argv[4:])
+        rest = argv[4:]
+        mode = "hybrid"
+        if "--mode" in rest:
+            i = rest.index("--mode")
+            mode = rest[i + 1]
+            rest = rest[:i] + rest[i + 2:]
+        return compare(argv[2], argv[3], rest, mode)
     if len(argv) >= 3 and argv[1] == "generation":
         return generation(argv[2])
     if len(argv) >= 4 and argv[1] == "load":

@@ -345,17 +345,7 @@ impl ServerStore {
     }
 
     fn map_err(&self, url: &str, operation: &'static str, e: QdrantError) -> VectorError {
-        let transport = match &e {
-            // gRPC codes 4 (DeadlineExceeded) and 14 (Unavailable): the server did not answer.
-            // qdrant-client reports a refused connection as code 13 (Internal) with this message.
-            QdrantError::ResponseError { status } => {
-                matches!(status.code() as i32, 4 | 14)
-                    || (status.code() as i32 == 13
-                        && status.message().starts_with("Failed to connect to"))
-            }
-            QdrantError::Io(_) => true,
-            _ => false,
-        };
+        let transport = is_transport(&e);
         if transport {
             VectorError::Unreachable {
                 url: url.to_owned(),
@@ -377,6 +367,24 @@ impl Drop for ServerStore {
 }
 
 /// The [`VectorFilter`] as a Qdrant filter; same semantics as the embedded backend.
+/// Whether the node did not answer (so the request may go to another node), as opposed to an
+/// answer that is an error.
+fn is_transport(e: &QdrantError) -> bool {
+    match e {
+        // gRPC codes 4 (DeadlineExceeded) and 14 (Unavailable): the server did not answer.
+        // qdrant-client reports a refused connection as code 13 (Internal) with this message,
+        // and a connection that broke under a request in flight (the node was killed) as
+        // code 2 (Unknown), "transport error".
+        QdrantError::ResponseError { status } => {
+            matches!(status.code() as i32, 4 | 14)
+                || (status.code() as i32 == 13 && status.message().starts_with("Failed to connect to"))
+                || (status.code() as i32 == 2 && status.message().contains("transport error"))
+        }
+        QdrantError::Io(_) => true,
+        _ => false,
+    }
+}
+
 fn build_filter(f: &VectorFilter) -> Filter {
     let mut must = vec![Condition::range(
         field::LEVEL,
@@ -628,6 +636,18 @@ mod tests {
             2,
             "level and public-groups conditions always apply"
         );
+    }
+
+    #[test]
+    fn a_refused_or_broken_connection_is_not_an_answer() {
+        let status = |s: tonic::Status| QdrantError::ResponseError { status: s };
+        assert!(is_transport(&status(tonic::Status::unavailable("down"))));
+        assert!(is_transport(&status(tonic::Status::deadline_exceeded("slow"))));
+        assert!(is_transport(&status(tonic::Status::internal("Failed to connect to http://x/: refused"))));
+        assert!(is_transport(&status(tonic::Status::unknown("transport error"))));
+        assert!(!is_transport(&status(tonic::Status::internal("wrong input: vector dimension"))));
+        assert!(!is_transport(&status(tonic::Status::not_found("Collection `c` doesn't exist!"))));
+        assert!(!is_transport(&status(tonic::Status::invalid_argument("bad filter"))));
     }
 
     /// Nothing listens on these loopback ports (discard and an unassigned one), so the
