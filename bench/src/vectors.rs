@@ -232,7 +232,7 @@ fn open_store(args: &VectorsArgs) -> Result<(Box<dyn VectorStore>, String)> {
         }
         StoreKind::Qdrant => {
             let Some(url) = &args.url else { bail!("--store qdrant needs --url (the gRPC address of a node)") };
-            let layout = shirabe_engine::vector::CollectionLayout { shards: args.shards, replication: args.replication };
+            let layout = layout(args);
             // Start from an empty collection of the asked layout.
             shirabe_engine::vector::ServerStore::connect(url, &args.collection, None, layout)?.delete_collection()?;
             let store = shirabe_engine::vector::ServerStore::connect(url, &args.collection, None, layout)?;
@@ -242,12 +242,17 @@ fn open_store(args: &VectorsArgs) -> Result<(Box<dyn VectorStore>, String)> {
     }
 }
 
+/// The server collection's layout from `--shards` and `--replication`.
+fn layout(args: &VectorsArgs) -> shirabe_engine::vector::CollectionLayout {
+    shirabe_engine::vector::CollectionLayout { shards: args.shards, replication: args.replication }
+}
+
 fn close_store(store: Box<dyn VectorStore>, args: &VectorsArgs) -> Result<()> {
     drop(store);
     match args.store {
         StoreKind::Embedded => std::fs::remove_dir_all(args.dir.join("vectors")).context("removing the embedded store"),
         StoreKind::Qdrant => {
-            let layout = shirabe_engine::vector::CollectionLayout { shards: args.shards, replication: args.replication };
+            let layout = layout(args);
             let url = args.url.as_deref().unwrap_or_default();
             shirabe_engine::vector::ServerStore::connect(url, &args.collection, None, layout)?.delete_collection()?;
             Ok(())

@@ -280,7 +280,7 @@ impl ServerStore {
     }
 
     /// Runs one request on the store's runtime and waits for it, from any thread. When the node
-    /// in use does not answer (connection refused, timeout), the same request goes to the next
+    /// in use does not answer ([`is_transport`]: refused, broken, timed out), the same request goes to the next
     /// node given, which becomes the one in use: in a cluster with replicated shards any node
     /// answers for all of them, and every request here is idempotent (upserts by point id,
     /// deletions by filter), so a repeated write changes nothing.
@@ -345,8 +345,7 @@ impl ServerStore {
     }
 
     fn map_err(&self, url: &str, operation: &'static str, e: QdrantError) -> VectorError {
-        let transport = is_transport(&e);
-        if transport {
+        if is_transport(&e) {
             VectorError::Unreachable {
                 url: url.to_owned(),
                 config_key: CONFIG_KEY_QDRANT_URL,
