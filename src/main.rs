@@ -250,7 +250,7 @@ fn run(cli: Cli) -> Result<()> {
                 as_of: None,
                 dump_runs: None,
             };
-            let thresholds: Vec<f32> = vec![0.60, 0.65, 0.70, 0.72, 0.74, 0.76, 0.80];
+            let thresholds: Vec<f32> = vec![0.60, 0.65, 0.70, 0.72, 0.735, 0.74, 0.76, 0.80];
             for point in shirabe::eval::evaluate_answers(&engine, &opts, &thresholds)? {
                 println!("{}", serde_json::to_string(&point)?);
             }

@@ -334,8 +334,10 @@ pub fn evaluate_answers(
     let gen = &index.gen;
     let retriever = engine.retriever("");
     // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
-    // abstains exactly when best < t (sentences below t are dropped).
+    // abstains exactly when best < t, and otherwise answers with the same sentences (the
+    // threshold decides whether to answer, not which sentences).
     let answerer = engine.answerer(0.0, "");
+    let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
     let mut outcomes: Vec<(bool, f32, Vec<(f32, String)>, Vec<String>)> = Vec::new();
     let (mut n_ans, mut n_unans) = (0, 0);
     let limit = if opts.max_queries == 0 { usize::MAX } else { opts.max_queries };
@@ -355,7 +357,7 @@ pub fn evaluate_answers(
             n_unans += 1;
         }
         let hits = retriever.passages(&gen, &q.text, &Filter::unrestricted(), Mode::Hybrid, 10)?;
-        let answer = answerer.answer(&q.text, &hits)?;
+        let answer = answerer.answer_titled(&q.text, &hits[..hits.len().min(crate::answer::PASSAGES_READ)], &title_of)?;
         let sentences = answer.sentences.iter().map(|s| (s.score, s.text.clone())).collect();
         let answers = q.answers.iter().map(|a| crate::text::normalize::normalize(a)).collect();
         outcomes.push((answerable, answer.best_score, sentences, answers));
@@ -368,8 +370,7 @@ pub fn evaluate_answers(
             if *answerable {
                 if !abstains {
                     answered += 1;
-                    let kept: Vec<&String> = sentences.iter().filter(|(s, _)| *s >= t).map(|(_, x)| x).collect();
-                    if answers.iter().any(|a| kept.iter().any(|s| s.contains(a.as_str()))) {
+                    if answers.iter().any(|a| sentences.iter().any(|(_, s)| s.contains(a.as_str()))) {
                         found += 1;
                     }
                 }
