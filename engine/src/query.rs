@@ -16,6 +16,8 @@ const BUILTIN_SYNONYMS: &str = include_str!("synonyms.toml");
 struct SynonymFile {
     #[serde(default)]
     group: Vec<SynonymGroup>,
+    #[serde(default)]
+    plain: Vec<PlainWords>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -23,10 +25,20 @@ struct SynonymGroup {
     terms: Vec<String>,
 }
 
+/// Words residents use and the official terms documents use for the same thing. One way only:
+/// 「引っ越してきた」 means a 転入届, but a question about 転入届 says nothing of 引っ越し.
+#[derive(Debug, Deserialize)]
+struct PlainWords {
+    words: Vec<String>,
+    official: Vec<String>,
+}
+
 /// Expands questions with alternative forms.
 #[derive(Debug)]
 pub struct QueryExpander {
     groups: Vec<Vec<String>>,
+    /// (plain words, official terms), prepared.
+    plain: Vec<(Vec<String>, Vec<String>)>,
     era_year: Regex,
     western_year: Regex,
 }
@@ -61,17 +73,20 @@ impl QueryExpander {
 
     fn from_toml(text: &str) -> std::result::Result<QueryExpander, toml::de::Error> {
         let file: SynonymFile = toml::from_str(text)?;
-        let groups = file
-            .group
-            .into_iter()
-            .map(|g| g.terms.iter().map(|t| crate::analysis::prepare(t)).collect())
-            .collect();
-        Ok(Self::with_groups(groups))
+        let prepare_all = |terms: &[String]| -> Vec<String> { terms.iter().map(|t| crate::analysis::prepare(t)).collect() };
+        let groups = file.group.iter().map(|g| prepare_all(&g.terms)).collect();
+        let plain = file.plain.iter().map(|p| (prepare_all(&p.words), prepare_all(&p.official))).collect();
+        Ok(Self::with_lists(groups, plain))
     }
 
     fn with_groups(groups: Vec<Vec<String>>) -> QueryExpander {
+        Self::with_lists(groups, Vec::new())
+    }
+
+    fn with_lists(groups: Vec<Vec<String>>, plain: Vec<(Vec<String>, Vec<String>)>) -> QueryExpander {
         QueryExpander {
             groups,
+            plain,
             // Digits are ASCII here: expansion runs on NFKC-normalised text.
             era_year: Regex::new(r"(令和|平成|昭和|大正|明治)(元|[0-9]{1,2})年").expect("static regex"),
             western_year: Regex::new(r"(1[89][0-9]{2}|20[0-9]{2})年").expect("static regex"),
@@ -98,6 +113,15 @@ impl QueryExpander {
         for group in &self.groups {
             if group.iter().any(|t| normalized.contains(t.as_str())) {
                 extra.extend(group.iter().filter(|t| !normalized.contains(t.as_str())).cloned());
+            }
+        }
+        for (words, official) in &self.plain {
+            if words.iter().any(|w| normalized.contains(w.as_str())) {
+                for term in official {
+                    if !normalized.contains(term.as_str()) && !extra.contains(term) {
+                        extra.push(term.clone());
+                    }
+                }
             }
         }
         if extra.is_empty() {
@@ -197,5 +221,14 @@ mod tests {
         let out = e.expand("マイナ保険証はいつから");
         assert!(out.contains("マイナンバーカードの健康保険証利用"), "{out}");
         assert!(out.starts_with("マイナ保険証はいつから"));
+    }
+
+    #[test]
+    fn plain_words_add_the_official_term_one_way() {
+        let e = QueryExpander::from_toml("[[plain]]\nwords = [\"引っ越してきた\", \"越してきた\"]\nofficial = [\"転入届\"]\n").expect("list");
+        assert_eq!(e.expand("東京から引っ越してきた"), "東京から引っ越してきた 転入届");
+        assert_eq!(e.expand("転入届の期限"), "転入届の期限");
+        // Two plain words of one entry add the term once.
+        assert_eq!(e.expand("引っ越してきた、越してきた"), "引っ越してきた、越してきた 転入届");
     }
 }

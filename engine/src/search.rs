@@ -390,7 +390,7 @@ mod tests {
         let fused = fuse(&config, &k, &v);
         assert_eq!(order(&fused)[0], "b");
         // Ranks only: RRF with equal weights sees a tie between a and b, broken by id.
-        let rrf = SearchConfig { fusion: Fusion::Rrf, ..SearchConfig::default() };
+        let rrf = SearchConfig { fusion: Fusion::Rrf, keyword_weight: 1.0, vector_weight: 1.0, ..SearchConfig::default() };
         assert_eq!(order(&fuse(&rrf, &k, &v))[..2], ["a", "b"]);
         let b = fused.iter().find(|(id, _)| id == "b").expect("b fused");
         assert_eq!((b.1 .1, b.1 .2), (Some(2), Some(1)));
