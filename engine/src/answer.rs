@@ -95,7 +95,8 @@ pub struct Answer {
     pub sentences: Vec<AnswerSentence>,
     /// Passage ids cited, in citation-number order.
     pub cited_passages: Vec<String>,
-    /// The best sentence score (useful for calibration).
+    /// The decision score the threshold was compared with (see `DECISION_ALONE_WEIGHT`), or an
+    /// upper bound of it when no sentence was embedded; useful for calibration.
     pub best_score: f32,
 }
 
