@@ -211,10 +211,11 @@ pub enum Fusion {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
-    /// Fusion function. The default, z-score fusion with keyword weight 0.85 and vector weight
-    /// 1.0, was chosen by the worst case over the sets (JSQuAD, lawqa, fixtures/eval and the
-    /// municipal FAQ set fixtures/eval-faq) of hybrid's nDCG@10 gain over the better single
-    /// method; z-score fusion beats the best RRF setting there on every set (README, "Results").
+    /// Fusion function. The default, z-score fusion with equal weights, was chosen together with
+    /// the keyword side's title boosts by the worst case over the sets (JSQuAD, lawqa,
+    /// fixtures/eval and the municipal FAQ set fixtures/eval-faq) of hybrid's nDCG@10 gain over
+    /// the better single method; z-score fusion beats the best RRF setting there on every set
+    /// (README, "Results").
     pub fusion: Fusion,
     /// Reciprocal rank fusion constant (only for `fusion = "rrf"`; 10 with weights 1.0 / 0.5
     /// was the best RRF setting).
@@ -230,7 +231,7 @@ pub struct SearchConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        SearchConfig { fusion: Fusion::Zscore, rrf_k: 10.0, keyword_weight: 0.85, vector_weight: 1.0, candidates: 100, synonyms: None }
+        SearchConfig { fusion: Fusion::Zscore, rrf_k: 10.0, keyword_weight: 1.0, vector_weight: 1.0, candidates: 100, synonyms: None }
     }
 }
 
