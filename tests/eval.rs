@@ -141,3 +141,30 @@ fn corpus_question_spans_are_in_their_sources() {
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("failures: 0"), "{text}");
 }
+
+/// The answer harness on JSQuAD (half the paragraphs indexed): at threshold 0 every question is
+/// answered, and the returned sentences hold the span of most answerable ones; above every
+/// possible score every question abstains.
+#[test]
+fn jsquad_answer_harness_answers_at_zero_and_abstains_above_one() {
+    let Some(shared) = common::shared_dir("jsquad_answer_harness_answers_at_zero_and_abstains_above_one") else { return };
+    let set = shared.join("eval/jsquad");
+    let config = common::config();
+    let (docs, queries, qrels) = (set.join("docs.jsonl"), set.join("queries.jsonl"), set.join("qrels.tsv"));
+    let opts = EvalOptions {
+        docs: &docs,
+        queries: &queries,
+        qrels: &qrels,
+        modes: vec![Mode::Hybrid],
+        passage_chars: config.indexer.passage_chars,
+        max_queries: 40,
+        as_of: None,
+        dump_runs: None,
+    };
+    let points = shirabe::eval::evaluate_answers(&common::engine(), &opts, &[0.0, 1.01]).expect("answer evaluation");
+    eprintln!("{}", serde_json::to_string(&points.iter().map(|p| (p.threshold, p.answerable_span_found, p.unanswerable_abstained)).collect::<Vec<_>>()).expect("json"));
+    assert_eq!((points[0].answerable, points[0].unanswerable), (20, 20));
+    assert_eq!((points[0].answerable_answered, points[0].unanswerable_abstained), (1.0, 0.0));
+    assert!(points[0].answerable_span_found >= 0.7, "{:?}", points[0]);
+    assert_eq!((points[1].answerable_answered, points[1].answerable_span_found, points[1].unanswerable_abstained), (0.0, 0.0, 1.0));
+}

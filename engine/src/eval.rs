@@ -338,7 +338,7 @@ pub fn evaluate_answers(
     // threshold decides whether to answer, not which sentences).
     let answerer = engine.answerer(0.0, "");
     let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
-    let mut outcomes: Vec<(bool, f32, Vec<(f32, String)>, Vec<String>)> = Vec::new();
+    let mut outcomes: Vec<(bool, f32, Vec<String>, Vec<String>)> = Vec::new();
     let (mut n_ans, mut n_unans) = (0, 0);
     let limit = if opts.max_queries == 0 { usize::MAX } else { opts.max_queries };
     for q in &queries {
@@ -358,7 +358,7 @@ pub fn evaluate_answers(
         }
         let hits = retriever.passages(&gen, &q.text, &Filter::unrestricted(), Mode::Hybrid, 10)?;
         let answer = answerer.answer_titled(&q.text, &hits[..hits.len().min(crate::answer::PASSAGES_READ)], &title_of)?;
-        let sentences = answer.sentences.iter().map(|s| (s.score, s.text.clone())).collect();
+        let sentences = answer.sentences.iter().map(|s| s.text.clone()).collect();
         let answers = q.answers.iter().map(|a| crate::text::normalize::normalize(a)).collect();
         outcomes.push((answerable, answer.best_score, sentences, answers));
     }
@@ -370,7 +370,7 @@ pub fn evaluate_answers(
             if *answerable {
                 if !abstains {
                     answered += 1;
-                    if answers.iter().any(|a| sentences.iter().any(|(_, s)| s.contains(a.as_str()))) {
+                    if answers.iter().any(|a| sentences.iter().any(|s| s.contains(a.as_str()))) {
                         found += 1;
                     }
                 }
