@@ -405,7 +405,7 @@ impl Answerer<'_> {
                 let sim = stretch(cosine(&q_vec, vd));
                 let sim_alone = stretch(cosine(&q_vec, va));
                 let score = parts.score(sim);
-                let decision = (1.0 - DECISION_ALONE_WEIGHT) * score + DECISION_ALONE_WEIGHT * parts.score(sim_alone);
+                let decision = mix_for_decision(score, parts.score(sim_alone));
                 TracedSentence { passage_id: c.passage_id, text: c.text, parts, sim, sim_alone, score, decision }
             })
             .collect())
@@ -501,9 +501,13 @@ impl Answerer<'_> {
         }
         let alone = self.embedder.embed_sentences(&[candidate.scored_text()], self.cache_scope)?;
         let Some(v) = alone.first() else { return Ok(in_document) };
-        let alone = parts.score(stretch(cosine(q_vec, v)));
-        Ok((1.0 - DECISION_ALONE_WEIGHT) * in_document + DECISION_ALONE_WEIGHT * alone)
+        Ok(mix_for_decision(in_document, parts.score(stretch(cosine(q_vec, v)))))
     }
+}
+
+/// The decision score of a sentence from its score in its document and its score alone.
+fn mix_for_decision(in_document: f32, alone: f32) -> f32 {
+    (1.0 - DECISION_ALONE_WEIGHT) * in_document + DECISION_ALONE_WEIGHT * alone
 }
 
 fn abstain(best: f32) -> Answer {

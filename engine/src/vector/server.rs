@@ -280,10 +280,10 @@ impl ServerStore {
     }
 
     /// Runs one request on the store's runtime and waits for it, from any thread. When the node
-    /// in use does not answer ([`is_transport`]: refused, broken, timed out), the same request goes to the next
-    /// node given, which becomes the one in use: in a cluster with replicated shards any node
-    /// answers for all of them, and every request here is idempotent (upserts by point id,
-    /// deletions by filter), so a repeated write changes nothing.
+    /// in use does not answer ([`is_transport`]: refused, broken, timed out), the same request
+    /// goes to the next node given, which becomes the one in use: in a cluster with replicated
+    /// shards any node answers for all of them, and every request here is idempotent (upserts by
+    /// point id, deletions by filter), so a repeated write changes nothing.
     fn call<T, F, Fut>(&self, operation: &'static str, make: F) -> Result<T, VectorError>
     where
         T: Send + 'static,
@@ -365,7 +365,6 @@ impl Drop for ServerStore {
     }
 }
 
-/// The [`VectorFilter`] as a Qdrant filter; same semantics as the embedded backend.
 /// Whether the node did not answer (so the request may go to another node), as opposed to an
 /// answer that is an error.
 fn is_transport(e: &QdrantError) -> bool {
@@ -384,6 +383,7 @@ fn is_transport(e: &QdrantError) -> bool {
     }
 }
 
+/// The [`VectorFilter`] as a Qdrant filter; same semantics as the embedded backend.
 fn build_filter(f: &VectorFilter) -> Filter {
     let mut must = vec![Condition::range(
         field::LEVEL,
