@@ -66,8 +66,8 @@ impl Metrics {
         }
         let gauges = [
             ("shirabe_index_generation", "The index generation being served (0 = none).", generation.unwrap_or(0).to_string()),
-            ("shirabe_index_documents", "Documents in the served index.", documents.to_string()),
-            ("shirabe_index_passages", "Passages in the served index.", passages.to_string()),
+            ("shirabe_index_documents", "Documents in the served index that the scraping user may see.", documents.to_string()),
+            ("shirabe_index_passages", "Passages in the served index that the scraping user may see.", passages.to_string()),
             ("shirabe_index_last_run_timestamp_seconds", "When the served generation's indexer run finished (Unix time; 0 = unknown).", last_run_unix.unwrap_or(0).to_string()),
         ];
         for (name, help, value) in gauges {

@@ -6,16 +6,26 @@
 //! the tokenizer splits (交付手数料 → 交付/手数/料) into a phrase query and loses recall. Filters —
 //! document type, issuer, date range and the access rule — are a required, zero-scored clause of
 //! the same query, so they are applied inside the engine before top-k.
+//!
+//! BM25's statistics (how many passages hold a term, how long passages are on average) are taken
+//! over the passages the caller may see, not over the whole index ([`VisibleStatistics`]). With
+//! tantivy's own statistics a secret document that repeats a word would lower that word's weight
+//! for everyone, so a clearance-1 caller's scores would reveal that it exists. Deleted passages
+//! that tantivy has not merged away yet do not count either. Ties are broken by passage id, not by
+//! where a passage sits in the segments, so the order does not depend on hidden passages either.
 
 use std::ops::Bound;
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{
+    BooleanQuery, Bm25StatisticsProvider, BoostQuery, ConstScoreQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery,
+    TermSetQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term, TERMINATED};
 
 use crate::analysis::{self, Analyzers};
 use crate::error::{Error, Result};
@@ -178,29 +188,42 @@ impl KeywordIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// Number of passages `filter` allows (what a caller may count).
+    pub fn count(&self, filter: &Filter) -> Result<u64> {
+        let searcher = self.reader.searcher();
+        Ok(searcher.search(&*self.filter_query(filter), &tantivy::collector::Count)? as u64)
+    }
+
     /// Picks up the latest commit.
     pub fn reload(&self) -> Result<()> {
         Ok(self.reader.reload()?)
     }
 
+    /// The access rule of `filter` alone: level <= clearance, and groups intersect (or the
+    /// passage has none).
+    fn access_clauses(&self, filter: &Filter) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
+        let mut groups = filter.groups.clone();
+        groups.push(OPEN_GROUP.to_string());
+        vec![
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Included(Term::from_field_u64(f.level, 0)),
+                    Bound::Included(Term::from_field_u64(f.level, u64::from(filter.max_level))),
+                )),
+            ),
+            (Occur::Must, Box::new(TermSetQuery::new(groups.iter().map(|g| Term::from_field_text(f.groups, g))))),
+        ]
+    }
+
     /// The zero-scored clause that enforces `filter` inside the engine.
     fn filter_query(&self, filter: &Filter) -> Box<dyn Query> {
         let f = &self.fields;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let terms = |field: Field, values: &[String]| -> Box<dyn Query> {
             Box::new(TermSetQuery::new(values.iter().map(|v| Term::from_field_text(field, v))))
         };
-        // Access: level <= clearance, and groups intersect (or the passage has none).
-        must.push((
-            Occur::Must,
-            Box::new(RangeQuery::new(
-                Bound::Included(Term::from_field_u64(f.level, 0)),
-                Bound::Included(Term::from_field_u64(f.level, u64::from(filter.max_level))),
-            )),
-        ));
-        let mut groups = filter.groups.clone();
-        groups.push(OPEN_GROUP.to_string());
-        must.push((Occur::Must, terms(f.groups, &groups)));
+        let mut must = self.access_clauses(filter);
         if !filter.doc_types.is_empty() {
             must.push((Occur::Must, terms(f.doc_type, &filter.doc_types)));
         }
@@ -245,7 +268,19 @@ impl KeywordIndex {
             (Occur::Must, self.filter_query(filter)),
         ]);
         let searcher = self.reader.searcher();
-        let top = searcher.search(&full, &TopDocs::with_limit(limit).order_by_score())?;
+        let stats = VisibleStatistics::new(&searcher, BooleanQuery::new(self.access_clauses(filter)))?;
+        // Passages with equal scores are ordered by id. Collect until the last score differs from
+        // the one at the cut (or nothing is left), so that every tie at the cut is seen and the
+        // cut itself does not depend on where passages sit in the segments.
+        let mut want = limit;
+        let top = loop {
+            let top = searcher.search_with_statistics_provider(&full, &TopDocs::with_limit(want + 1).order_by_score(), &stats)?;
+            let tie_at_cut = top.len() > want && top.get(limit - 1).is_some_and(|(s, _)| *s == top[want].0);
+            if !tie_at_cut || want >= MAX_TIE_SCAN {
+                break top;
+            }
+            want = (want * 4).min(MAX_TIE_SCAN);
+        };
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -255,6 +290,8 @@ impl KeywordIndex {
                 score,
             });
         }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.passage_id.cmp(&b.passage_id)));
+        hits.truncate(limit);
         Ok(hits)
     }
 
@@ -311,6 +348,77 @@ impl KeywordIndex {
             start: num(f.start).unwrap_or(0) as usize,
             end: num(f.end).unwrap_or(0) as usize,
         }
+    }
+}
+
+/// How many passages past the cut are read to settle ties there (an index of identical
+/// boilerplate passages could otherwise make a query read every one of them).
+const MAX_TIE_SCAN: usize = 10_000;
+
+/// BM25 statistics over the passages one caller may see: the number of such passages, their
+/// total length per field (from tantivy's field norms, as BM25 itself reads lengths) and, per
+/// term, how many of them hold it. Deleted passages are not counted.
+pub struct VisibleStatistics<'a> {
+    searcher: &'a Searcher,
+    /// Per segment, whether each document is alive and visible.
+    visible: Vec<Vec<bool>>,
+    num_docs: u64,
+}
+
+impl<'a> VisibleStatistics<'a> {
+    /// Marks the alive documents `access` matches in every segment of `searcher`.
+    fn new(searcher: &'a Searcher, access: BooleanQuery) -> Result<VisibleStatistics<'a>> {
+        let weight = access.weight(EnableScoring::disabled_from_searcher(searcher))?;
+        let mut visible = Vec::with_capacity(searcher.segment_readers().len());
+        let mut num_docs = 0u64;
+        for segment in searcher.segment_readers() {
+            let mut marks = vec![false; segment.max_doc() as usize];
+            let alive = segment.alive_bitset();
+            weight.for_each_no_score(segment, &mut |docs| {
+                for &doc in docs {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        if let Some(m) = marks.get_mut(doc as usize) {
+                            *m = true;
+                            num_docs += 1;
+                        }
+                    }
+                }
+            })?;
+            visible.push(marks);
+        }
+        Ok(VisibleStatistics { searcher, visible, num_docs })
+    }
+}
+
+impl Bm25StatisticsProvider for VisibleStatistics<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        let mut total = 0u64;
+        for (segment, marks) in self.searcher.segment_readers().iter().zip(&self.visible) {
+            let norms = segment.get_fieldnorms_reader(field)?;
+            total += marks.iter().enumerate().filter(|(_, v)| **v).map(|(doc, _)| u64::from(norms.fieldnorm(doc as u32))).sum::<u64>();
+        }
+        Ok(total)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.num_docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let mut count = 0u64;
+        for (segment, marks) in self.searcher.segment_readers().iter().zip(&self.visible) {
+            let Some(mut postings) = segment.inverted_index(term.field())?.read_postings(term, IndexRecordOption::Basic)? else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if marks.get(doc as usize).copied().unwrap_or(false) {
+                    count += 1;
+                }
+                doc = postings.advance();
+            }
+        }
+        Ok(count)
     }
 }
 

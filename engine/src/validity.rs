@@ -282,7 +282,9 @@ pub fn number_key(number: &str) -> String {
     out
 }
 
-/// One resolved relation between two indexed documents.
+/// One possible relation between two indexed documents: `source` cites a number that `target`
+/// carries. It holds for a caller only when `target` is the one document among `candidates`
+/// (every document the citation could mean) that the caller can see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     pub kind: RelationKind,
@@ -292,6 +294,17 @@ pub struct Link {
     pub target: String,
     /// From when the action applies: the stated date, else the source's effective or issue date.
     pub from: Option<NaiveDate>,
+    /// Every document the citation matches, `target` included.
+    pub candidates: std::sync::Arc<[String]>,
+}
+
+impl Link {
+    /// Whether the citation means `target` for a caller who knows exactly the documents `known`
+    /// accepts. Ambiguity is judged among those documents only: a hidden document with the same
+    /// number must not make a visible abolition ambiguous (and so reveal that it exists).
+    fn resolves(&self, known: &dyn Fn(&str) -> bool) -> bool {
+        known(&self.target) && self.candidates.iter().filter(|c| known(c)).count() == 1
+    }
 }
 
 /// The relations between the documents of one generation, resolved by document number and date.
@@ -343,9 +356,10 @@ pub struct Status {
 
 impl Relations {
     /// Resolves every document's references against the others. A reference matches a document
-    /// with the same number key and, where the citation gives them, the same date or year; when
-    /// several match, the one with the exact date wins, and an ambiguous reference is dropped
-    /// rather than guessed.
+    /// with the same number key and, where the citation gives them, the same date or year. All
+    /// matches are kept: which one the reference means is decided per caller, among the documents
+    /// that caller can see, and a reference that is ambiguous for the caller is dropped rather than
+    /// guessed ([`Link::resolves`]).
     pub fn build<'a>(documents: impl IntoIterator<Item = &'a Document>) -> Relations {
         let documents: Vec<&Document> = documents.into_iter().collect();
         let mut by_key: HashMap<String, Vec<&Document>> = HashMap::new();
@@ -371,18 +385,18 @@ impl Relations {
                             .collect()
                     })
                     .unwrap_or_default();
-                let target = match candidates.as_slice() {
-                    [one] => one,
-                    _ => continue,
-                };
-                let link = Link {
-                    kind: r.kind,
-                    source: source.id.clone(),
-                    target: target.id.clone(),
-                    from: r.from.or(source.effective).or(source.issued),
-                };
-                relations.incoming.entry(link.target.clone()).or_default().push(link.clone());
-                relations.outgoing.entry(link.source.clone()).or_default().push(link);
+                let all: std::sync::Arc<[String]> = candidates.iter().map(|d| d.id.clone()).collect();
+                for target in candidates {
+                    let link = Link {
+                        kind: r.kind,
+                        source: source.id.clone(),
+                        target: target.id.clone(),
+                        from: r.from.or(source.effective).or(source.issued),
+                        candidates: all.clone(),
+                    };
+                    relations.incoming.entry(link.target.clone()).or_default().push(link.clone());
+                    relations.outgoing.entry(link.source.clone()).or_default().push(link);
+                }
             }
         }
         for links in relations.incoming.values_mut().chain(relations.outgoing.values_mut()) {
@@ -401,8 +415,10 @@ impl Relations {
     /// see, is in force for this caller.
     pub fn status(&self, documents: &HashMap<String, Document>, doc: &Document, as_of: NaiveDate, visible: &dyn Fn(&Document) -> bool) -> Status {
         let known = |id: &str| documents.get(id).filter(|d| visible(d));
+        let sees = |id: &str| known(id).is_some();
         let issued_by = |d: &Document| d.issued.is_none_or(|i| i <= as_of);
         let incoming = self.incoming.get(&doc.id).map(Vec::as_slice).unwrap_or_default();
+        let incoming: Vec<&Link> = incoming.iter().filter(|l| l.resolves(&sees)).collect();
         let superseded_by = incoming
             .iter()
             .filter(|l| l.kind == RelationKind::Abolishes)
@@ -416,7 +432,7 @@ impl Relations {
             .map(|l| l.source.clone())
             .collect();
         let outgoing = self.outgoing.get(&doc.id).map(Vec::as_slice).unwrap_or_default();
-        let targets = |kind| outgoing.iter().filter(|l| l.kind == kind && known(&l.target).is_some()).map(|l| l.target.clone()).collect();
+        let targets = |kind| outgoing.iter().filter(|l| l.kind == kind && l.resolves(&sees)).map(|l| l.target.clone()).collect();
         let starts = doc.effective.max(doc.issued);
         let state = if superseded_by.is_some() {
             InForce::Superseded
@@ -628,6 +644,23 @@ mod tests {
         assert_eq!(rel.chain(&docs, &docs["new"], d(2025, 1, 1), &public), ["old", "new"]);
         assert_eq!(rel.status(&docs, &docs["new"], d(2025, 1, 1), &cleared).state, InForce::Superseded);
         assert_eq!(rel.chain(&docs, &docs["old"], d(2025, 1, 1), &cleared), ["old", "new", "secret"]);
+    }
+
+    #[test]
+    fn a_hidden_document_with_the_same_number_does_not_make_an_abolition_ambiguous() {
+        let mut docs = corpus();
+        let mut twin = doc("twin", "総務第12号", d(2020, 4, 1), "同じ番号の非公開文書。");
+        twin.access = Access { level: 3, groups: vec![] };
+        docs.insert(twin.id.clone(), twin);
+        let rel = Relations::build(docs.values());
+        let public = |d: &Document| d.access.level <= 1;
+        let s = rel.status(&docs, &docs["old"], d(2025, 1, 1), &public);
+        assert_eq!(s.state, InForce::Superseded, "the public caller sees one 総務第12号 and its abolition");
+        assert_eq!(rel.status(&docs, &docs["new"], d(2025, 1, 1), &public).abolishes, ["old"]);
+        // A caller who sees both cannot tell which one the abolition means: it is dropped.
+        let cleared = |_: &Document| true;
+        assert_eq!(rel.status(&docs, &docs["old"], d(2025, 1, 1), &cleared).state, InForce::InForce);
+        assert!(rel.status(&docs, &docs["new"], d(2025, 1, 1), &cleared).abolishes.is_empty());
     }
 
     #[test]

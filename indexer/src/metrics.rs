@@ -5,6 +5,11 @@
 //! watch `shirabe_indexer_last_success_timestamp_seconds` age. A run that dies with a fatal error
 //! leaves the file as it was, so the last success keeps ageing; a run that finishes with failed
 //! files updates everything but the last success, which it carries over from the previous file.
+//!
+//! node_exporter serves the file to anyone who can reach it, without a login, so it holds no
+//! figure that counts documents or files: those include classified ones, and a count that moves
+//! when a 機密性3 file is added tells that it exists. Counts are in the run report (`--report`),
+//! which only the indexer's administrators read; the textfile says only whether files failed.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -29,22 +34,12 @@ pub fn render(report: &RunReport, now: f64, previous: Option<&str>) -> String {
     if let Some(t) = last_success {
         gauge(LAST_SUCCESS, "When the last indexer run finished without failed files (Unix time).", &[("", t)]);
     }
-    let files = |n: usize| n as f64;
+    let had_failures = if report.failed.is_empty() && report.withheld.is_empty() { 0.0 } else { 1.0 };
     gauge(
-        "shirabe_indexer_files",
-        "Files of the last run by outcome.",
-        &[
-            ("{outcome=\"added\"}", files(report.added.len())),
-            ("{outcome=\"updated\"}", files(report.updated.len())),
-            ("{outcome=\"deleted\"}", files(report.deleted.len())),
-            ("{outcome=\"moved\"}", files(report.moved.len())),
-            ("{outcome=\"unchanged\"}", files(report.unchanged.len())),
-            ("{outcome=\"failed\"}", files(report.failed.len())),
-            ("{outcome=\"withheld\"}", files(report.withheld.len())),
-        ],
+        "shirabe_indexer_last_run_had_failures",
+        "1 when the last run had files that failed or were withheld (the run report lists them), else 0.",
+        &[("", had_failures)],
     );
-    gauge("shirabe_indexer_documents", "Documents in the index after the last run.", &[("", report.documents as f64)]);
-    gauge("shirabe_indexer_passages", "Passages in the index after the last run.", &[("", report.passages as f64)]);
     gauge("shirabe_indexer_run_duration_seconds", "How long the last run took.", &[("", report.seconds)]);
     if let Some(generation) = report.generation {
         gauge("shirabe_indexer_generation", "The index generation the last run published.", &[("", generation as f64)]);
@@ -85,9 +80,12 @@ mod tests {
     fn a_clean_run_is_a_success_and_a_run_with_failures_keeps_the_last_one() {
         let clean = render(&report(0), 1000.0, None);
         assert!(clean.contains("shirabe_indexer_last_success_timestamp_seconds 1000\n"), "{clean}");
-        assert!(clean.contains("shirabe_indexer_files{outcome=\"added\"} 1\n"), "{clean}");
-        assert!(clean.contains("shirabe_indexer_files{outcome=\"failed\"} 0\n"), "{clean}");
-        assert!(clean.contains("shirabe_indexer_documents 12\n") && clean.contains("shirabe_indexer_generation 7\n"), "{clean}");
+        assert!(clean.contains("shirabe_indexer_last_run_had_failures 0\n"), "{clean}");
+        assert!(clean.contains("shirabe_indexer_generation 7\n"), "{clean}");
+        // No count that classified documents or files would move.
+        for count in ["documents", "passages", "files"] {
+            assert!(!clean.contains(&format!("shirabe_indexer_{count}")), "{count}: {clean}");
+        }
         // Every metric has HELP and TYPE.
         let names: std::collections::BTreeSet<&str> = clean.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
         for name in names {
@@ -97,7 +95,7 @@ mod tests {
         let failed = render(&report(2), 2000.0, Some(&clean));
         assert!(failed.contains("shirabe_indexer_last_run_timestamp_seconds 2000\n"), "{failed}");
         assert!(failed.contains("shirabe_indexer_last_success_timestamp_seconds 1000\n"), "the last success is kept: {failed}");
-        assert!(failed.contains("shirabe_indexer_files{outcome=\"failed\"} 2\n"), "{failed}");
+        assert!(failed.contains("shirabe_indexer_last_run_had_failures 1\n"), "{failed}");
         // Without an earlier success there is none to report.
         assert!(!render(&report(1), 3000.0, None).contains("last_success"));
     }

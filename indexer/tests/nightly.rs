@@ -102,7 +102,7 @@ fn incremental_runs_notice_changes_deletions_and_moves() {
     let first = env.run(&["--metrics-file", metrics.to_str().expect("utf-8 path")]);
     assert_eq!(names(&first, "added").len(), 3, "{first}");
     let prom = std::fs::read_to_string(&metrics).expect("the metrics textfile");
-    assert!(prom.contains("shirabe_indexer_last_success_timestamp_seconds ") && prom.contains("shirabe_indexer_files{outcome=\"added\"} 3\n"), "{prom}");
+    assert!(prom.contains("shirabe_indexer_last_success_timestamp_seconds ") && prom.contains("shirabe_indexer_last_run_had_failures 0\n"), "{prom}");
     assert!(first["passages"].as_u64().unwrap_or(0) > 5);
 
     let again = env.run(&[]);
@@ -171,7 +171,7 @@ fn bad_files_are_reported_and_lose_nothing() {
     let report = env.run(&["--metrics-file", metrics.to_str().expect("utf-8 path")]);
     let failed = names(&report, "failed");
     let prom = std::fs::read_to_string(&metrics).expect("the metrics textfile");
-    assert!(prom.contains(&format!("shirabe_indexer_files{{outcome=\"failed\"}} {}\n", failed.len())), "{prom}");
+    assert!(prom.contains("shirabe_indexer_last_run_had_failures 1\n") && !prom.contains("shirabe_indexer_files"), "{prom}");
     assert!(!prom.contains("last_success"), "a run with failures is no success: {prom}");
     for (name, _) in &bad {
         assert!(failed.iter().any(|f| f.ends_with(name)), "{name} not reported: {report}");

@@ -30,7 +30,7 @@ use qdrant_edge::{
     EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, IsEmptyCondition,
     JsonPath, Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
     PointInsertOperations, PointOperations, PointStruct, QueryEnum, Range, ScrollRequest,
-    SearchRequest, UpdateOperation, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
+    SearchParams, SearchRequest, UpdateOperation, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
 };
 use sha2::{Digest, Sha256};
 
@@ -50,6 +50,12 @@ const UPSERT_CHUNK: usize = 1024;
 const DELETE_CHUNK: usize = 1024;
 /// Points per scroll page in `passage_ids_of`.
 const SCROLL_PAGE: usize = 512;
+/// Up to this many points a search compares the query with every point the filter admits
+/// instead of walking the HNSW graph. The graph is built from every point, hidden ones included,
+/// so its approximate answers for one caller would depend on passages that caller may not see,
+/// and two builds of one corpus would rank differently. Exact search over an office's corpus
+/// costs a few milliseconds (docs/benchmarks.md).
+pub const EXACT_SEARCH_MAX_POINTS: u64 = 50_000;
 /// When the journal grows past this, a write also checkpoints (flushes the engine, empties the
 /// journal), which bounds both its size on disk and the replay time after a crash.
 const JOURNAL_CHECKPOINT_BYTES: u64 = 256 << 20;
@@ -401,10 +407,13 @@ impl VectorStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         let shard = self.shard()?;
+        let points = catch_engine(|| shard.count(CountRequest { filter: None, exact: false }))
+            .map_err(|r| self.engine_err("count", r))?;
+        let exact = points as u64 <= EXACT_SEARCH_MAX_POINTS;
         let request = SearchRequest {
             query: QueryEnum::Nearest(NamedQuery::default_dense(query.to_vec())),
             filter: Some(self.filter(filter)),
-            params: None,
+            params: exact.then(|| SearchParams { exact: true, ..SearchParams::default() }),
             limit,
             offset: 0,
             with_payload: Some(WithPayloadInterface::Fields(vec![
@@ -416,7 +425,7 @@ impl VectorStore for EmbeddedStore {
         };
         let points =
             catch_engine(|| shard.search(request)).map_err(|r| self.engine_err("search", r))?;
-        points
+        let mut hits = points
             .into_iter()
             .map(|p| {
                 let payload = p.payload.map(|p| p.0).unwrap_or_default();
@@ -428,7 +437,10 @@ impl VectorStore for EmbeddedStore {
                     score: p.score,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, VectorError>>()?;
+        // Equal scores in passage-id order, not in the order points sit in the store.
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.passage_id.cmp(&b.passage_id)));
+        Ok(hits)
     }
 
     fn count(&self) -> Result<u64, VectorError> {
