@@ -51,6 +51,9 @@ pub struct AppState {
     pub web_dir: Option<PathBuf>,
     /// Refused requests per client (`server.max_refusals_per_minute`).
     pub refusals: crate::access::FailureLimiter,
+    /// Which refusals get a record of their own and which are only counted (see
+    /// [`crate::audit::Refusals`]).
+    pub refusal_digest: crate::audit::Refusals,
     /// Bounds concurrent retrievals (see [`query_permits`]); a request waits for one for at most
     /// `server.queue_timeout_secs`, then gets 503.
     pub permits: Arc<Semaphore>,
@@ -102,7 +105,8 @@ impl AppState {
             web_dir: config.server.web_dir.clone(),
             refusals: crate::access::FailureLimiter::new(config.server.max_refusals_per_minute, Duration::from_secs(60)),
             permits: query_permits(&config.server),
-            audit: AuditLog::open(&config.audit_dir())?,
+            refusal_digest: crate::audit::Refusals::new(crate::audit::REFUSALS_RECORDED_PER_WINDOW, Duration::from_secs(60)),
+            audit: open_audit_log(config)?,
             metrics: Default::default(),
             users,
             generation: RwLock::new(generation),
@@ -126,10 +130,44 @@ impl AppState {
         self.generation.read().clone()
     }
 
-    /// Records an event; a request whose audit record cannot be written fails (500).
+    /// Records an event; a request whose audit record cannot be written (a full disk) is
+    /// answered 503 instead of being served unaudited. The log is left as it was.
     fn record(&self, event: Event) -> Result<Record, ApiError> {
-        self.audit.append(event).map_err(|e| ApiError::Internal(format!("audit log: {e}")))
+        self.audit.append(event).map_err(|e| {
+            tracing::error!(error = %e, "cannot write the audit log: refusing the request (503)");
+            ApiError::AuditUnavailable
+        })
     }
+
+    /// Writes the digests of refusals that were only counted; a digest that cannot be written
+    /// is kept for the next try.
+    fn record_digests(&self, digests: Vec<Event>, now: std::time::Instant) -> Result<(), ApiError> {
+        let mut failed = None;
+        for digest in digests {
+            if failed.is_some() {
+                self.refusal_digest.restore(&digest, now);
+                continue;
+            }
+            if let Err(e) = self.record(digest.clone()) {
+                self.refusal_digest.restore(&digest, now);
+                failed = Some(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// The audit log, keyed with the configured audit key (see [`crate::audit::configured_key`]).
+fn open_audit_log(config: &crate::config::Config) -> crate::error::Result<AuditLog> {
+    let key = crate::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, true)?;
+    match &key {
+        Some(k) => tracing::info!(key = %k.path().display(), id = k.id(), "the audit log is anchored with its key"),
+        None => tracing::warn!("the audit log is not anchored: anyone who can write the data directory can rewrite it (set audit.key_file)"),
+    }
+    let log = AuditLog::open_with(&config.audit_dir(), key)?;
+    // Also in the journal, outside the data directory: a later `audit verify` can be compared.
+    tracing::info!(record = log.last_seq(), "audit log opened");
+    Ok(log)
 }
 
 /// An RFC 9457 problem response (`application/problem+json`).
@@ -154,6 +192,8 @@ pub enum ApiError {
     Busy,
     /// Too many refused requests from this client; retry after the seconds given.
     TooManyRefusals(u64),
+    /// The audit record could not be written (a full disk): nothing is served unaudited.
+    AuditUnavailable,
     Internal(String),
 }
 
@@ -200,6 +240,12 @@ impl IntoResponse for ApiError {
                 "too-many-refusals",
                 "拒否されたリクエストが多すぎます / Too many refused requests",
                 format!("{secs} 秒後に再度お試しください。 / Too many refused requests from this client; retry in {secs} s."),
+            ),
+            ApiError::AuditUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit-unavailable",
+                "監査ログに記録できません / Audit log unavailable",
+                "監査ログに記録できないため処理を中止しました。管理者に連絡してください。 / The request was not served because it could not be audited; contact the administrator.".to_string(),
             ),
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "request failed");
@@ -260,6 +306,13 @@ fn identify(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         return known.clone().ok_or(ApiError::Unauthorized);
     }
     let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    // Sent twice, a credential header is ambiguous (which one did the proxy set?): refused
+    // rather than the first one believed.
+    let repeated = |name: &str| parts.headers.get_all(name).iter().nth(1).is_some();
+    if repeated(header::AUTHORIZATION.as_str()) || state.engine.config.auth.sso_header.as_deref().is_some_and(repeated) {
+        tracing::warn!("a credential header sent more than once; refused");
+        return Err(ApiError::Unauthorized);
+    }
     let creds = Credentials {
         authorization: text(header::AUTHORIZATION.as_str()),
         sso_user: state.engine.config.auth.sso_header.as_deref().and_then(text),
@@ -556,6 +609,8 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
     }
     let filter = req.filters.to_filter(&caller)?;
     let Some(gen) = state.current() else {
+        // No index yet: nothing found, but the question was still asked, so it is audited.
+        state.record(Event { action: "search".into(), caller: caller.name.clone(), query: Some(req.query.clone()), filters: serde_json::to_value(&req.filters).ok(), status: 200, ..Event::default() })?;
         return Ok(Json(SearchResponse { total: 0, page: req.page, size: req.size, results: Vec::new(), keyword_matches: 0, took_ms: elapsed_ms(started) }));
     };
     let permit = state.slot().await?;
@@ -847,6 +902,7 @@ async fn answer(State(state): State<Arc<AppState>>, Authenticated(caller): Authe
         answer_id: Some(answer_id.clone()),
         abstained: Some(!answerable),
         status: 200,
+        ..Event::default()
     })?;
     Ok(Json(AnswerResponse {
         answer_id,
@@ -955,9 +1011,10 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Prometheus metrics: request counts, latency histograms, index size and last index run. The
-/// counts include classified documents, so only a caller with the `operator` (or `auditor`)
-/// role may read them; Prometheus scrapes with such a user's bearer token.
+/// Prometheus metrics: request counts, latency histograms, index size and last index run. Only a
+/// caller with the `operator` (or `auditor`) role may read them; Prometheus scrapes with such a
+/// user's bearer token. The index size counts the documents and passages that caller may see, so
+/// an operator with clearance 1 learns nothing of classified documents from it.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format"), (status = 403, body = Problem)))]
 async fn metrics(State(state): State<Arc<AppState>>, Authenticated(caller): Authenticated) -> Result<Response, ApiError> {
     if !caller.has_role("operator") && !caller.has_role("auditor") {
@@ -969,12 +1026,13 @@ async fn metrics(State(state): State<Arc<AppState>>, Authenticated(caller): Auth
         .and_then(|g| g.state.finished_at.as_deref())
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp());
-    let body = state.metrics.render(
-        gen.as_ref().map(|g| g.id),
-        gen.as_ref().map_or(0, |g| g.documents.len()),
-        gen.as_ref().map_or(0, |g| g.num_passages()),
-        last_run,
-    );
+    let filter = caller.filter();
+    let documents = gen.as_ref().map_or(0, |g| g.documents.values().filter(|d| filter.allows(&d.access)).count());
+    let passages = match &gen {
+        Some(g) => g.keyword.count(&filter).map_err(|e| ApiError::Internal(e.to_string()))?,
+        None => 0,
+    };
+    let body = state.metrics.render(gen.as_ref().map(|g| g.id), documents, passages, last_run);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
@@ -999,10 +1057,14 @@ async fn fallback() -> ApiError {
 
 /// Refused and failed API requests are audited too (401, 403, 404 for a missing or hidden id,
 /// 400, 413, 429): an auditor sees who probed what, not only who succeeded. The record names the
-/// caller when the credentials identify one, else `anonymous` with the peer address, and holds
-/// the method and path (never a request body). Successful requests are recorded by their
-/// handlers, with their results. A client refused more than `server.max_refusals_per_minute`
-/// times in a minute gets 429 for the rest of it (see [`crate::access::FailureLimiter`]).
+/// caller when the credentials identify one, else `anonymous` with the client address (see
+/// [`client_of`]), and holds the method and path (never a request body), cut to a bounded size.
+/// Per client and status, the first refusals of a minute get a record each and the rest one
+/// `refusals` digest ([`crate::audit::Refusals`]), so a flood cannot grow the log without bound.
+/// When the record cannot be written the answer is 503. Successful requests are recorded by
+/// their handlers, with their results. A client refused more than
+/// `server.max_refusals_per_minute` times in a minute gets 429 for the rest of it (see
+/// [`crate::access::FailureLimiter`]).
 async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = request.uri().path().to_string();
     if !path.starts_with("/api/") && path != "/metrics" {
@@ -1012,8 +1074,7 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
     let (mut parts, body) = request.into_parts();
     let caller = identify(&parts, &state).ok();
     parts.extensions.insert(Identified(caller.clone()));
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let client = caller.map(|c| c.name).unwrap_or_else(|| peer.map_or_else(|| "anonymous".to_string(), |p| format!("anonymous@{p}")));
+    let client = client_of(&parts, &state, caller.as_ref());
     let now = std::time::Instant::now();
     let response = match state.refusals.blocked(&client, now) {
         Some(wait) => ApiError::TooManyRefusals(wait.as_secs().max(1)).into_response(),
@@ -1024,13 +1085,62 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
         state.refusals.refused(&client, now);
     }
     if status.is_client_error() {
-        let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) { "denied" } else { "failed" };
-        let event = Event { action: action.into(), caller: client, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
-        if let Err(e) = state.audit.append(event) {
-            tracing::error!(error = %e, "cannot audit a refused request");
+        // The first refusals of a window are recorded one by one, the rest counted into a digest.
+        let (decision, digests) = state.refusal_digest.note(&client, status.as_u16(), now);
+        let mut written = state.record_digests(digests, now);
+        if decision == crate::audit::Refusal::Record && written.is_ok() {
+            let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) { "denied" } else { "failed" };
+            let event = Event { action: action.into(), caller: client, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
+            written = state.record(event).map(|_| ());
+        }
+        if let Err(unaudited) = written {
+            return unaudited.into_response();
         }
     }
     response
+}
+
+/// Who a refusal counts against, for the limiter and the digest: the caller's name when the
+/// credentials name one; else the peer address or, when the peer is a trusted proxy
+/// (`auth.trusted_proxies`), the client address that proxy appended to `X-Forwarded-For` (the
+/// header's last entry; earlier ones were sent by the client and prove nothing), so that the
+/// anonymous callers behind one proxy do not share one bucket.
+fn client_of(parts: &Parts, state: &AppState, caller: Option<&Caller>) -> String {
+    if let Some(caller) = caller {
+        return caller.name.clone();
+    }
+    let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical()) else {
+        return "anonymous".into();
+    };
+    let trusted = state.engine.config.auth.trusted_proxies.iter().any(|p| p.to_canonical() == peer);
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .last()
+        .filter(|_| trusted)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok());
+    match forwarded {
+        Some(client) => format!("anonymous@{} via {peer}", client.to_canonical()),
+        None => format!("anonymous@{peer}"),
+    }
+}
+
+/// Writes the digests of refusal windows that have ended, every few seconds, so that a client
+/// that stops being refused still has its count recorded.
+fn spawn_digest_writer(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let now = std::time::Instant::now();
+            let digests = state.refusal_digest.due(Some(now));
+            if !digests.is_empty() {
+                let _ = state.record_digests(digests, now);
+            }
+        }
+    });
 }
 
 /// Headers on every response: no content sniffing, no framing, scripts and styles only from the
@@ -1127,14 +1237,19 @@ pub fn spawn_reloader(state: Arc<AppState>) {
 /// `READY=1` once listening and `STOPPING=1` when told to stop (`Type=notify`).
 pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     spawn_reloader(state.clone());
+    spawn_digest_writer(state.clone());
     // The bound address: with port 0 the system chose one.
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "shirabe is listening");
     // Outside systemd (no NOTIFY_SOCKET) this does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    axum::serve(listener, router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Counted refusals of windows still open are written before the log is closed.
+    if state.record_digests(state.refusal_digest.due(None), std::time::Instant::now()).is_err() {
+        tracing::error!("cannot write the last digest of counted refusals to the audit log");
+    }
     tracing::info!("shirabe stopped: every request in flight was answered");
     Ok(())
 }

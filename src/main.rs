@@ -130,7 +130,8 @@ struct EvalSet {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain; names the first edited, removed or reordered record.
+    /// Verify the hash chain with the audit key (`audit.key_file`); names the first edited,
+    /// removed, reordered or unsigned record.
     Verify {
         /// Audit directory (default: <data_dir>/audit).
         #[arg(long)]
@@ -267,9 +268,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit(AuditCommand::Verify { dir }) => {
             let dir = dir.unwrap_or_else(|| config.audit_dir());
-            match shirabe::audit::verify(&dir) {
-                Ok(n) => {
-                    println!("audit log intact: {n} records");
+            // The key the service signs with (never created here): without it a keyed log
+            // cannot be checked, and a rewritten one would pass.
+            let key = shirabe::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, false)?;
+            match shirabe::audit::verify_keyed(&dir, key.as_ref()) {
+                Ok(v) if v.anchored => {
+                    let id = key.as_ref().map(|k| k.id().to_string()).unwrap_or_default();
+                    println!("audit log intact: {} records, anchored with audit key {id}", v.records);
+                    Ok(())
+                }
+                Ok(v) => {
+                    println!("audit log intact: {} records, not anchored (no audit key: whoever can write the data directory could have rewritten it)", v.records);
                     Ok(())
                 }
                 Err(e) => bail!("audit log damaged: {e}"),

@@ -205,7 +205,8 @@ pub struct FailureLimiter {
     clients: parking_lot::Mutex<HashMap<String, (std::time::Instant, u32)>>,
 }
 
-/// Clients remembered before expired windows are swept.
+/// Clients remembered at most: past it expired windows are swept and, when all are still open,
+/// the oldest is forgotten, so that many distinct clients cannot grow the table without bound.
 const LIMITER_CLIENTS: usize = 10_000;
 
 impl FailureLimiter {
@@ -225,15 +226,30 @@ impl FailureLimiter {
         (now < end && *count >= self.max).then(|| end - now)
     }
 
+    /// Clients remembered now.
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Counts one refusal of `client`.
     pub fn refused(&self, client: &str, now: std::time::Instant) {
         if self.max == 0 {
             return;
         }
         let mut clients = self.clients.lock();
-        if clients.len() >= LIMITER_CLIENTS {
+        if clients.len() >= LIMITER_CLIENTS && !clients.contains_key(client) {
             let window = self.window;
             clients.retain(|_, (start, _)| now < *start + window);
+            if clients.len() >= LIMITER_CLIENTS {
+                let oldest = clients.iter().min_by_key(|(_, (start, _))| *start).map(|(name, _)| name.clone());
+                if let Some(oldest) = oldest {
+                    clients.remove(&oldest);
+                }
+            }
         }
         let entry = clients.entry(client.to_string()).or_insert((now, 0));
         if now >= entry.0 + self.window {
@@ -345,5 +361,15 @@ mod tests {
             off.refused("x", t0);
         }
         assert_eq!(off.blocked("x", t0), None, "0 turns the limit off");
+    }
+
+    #[test]
+    fn the_limiter_table_stays_bounded_within_a_window() {
+        let limiter = FailureLimiter::new(3, std::time::Duration::from_secs(60));
+        let t0 = std::time::Instant::now();
+        for i in 0..LIMITER_CLIENTS as u64 * 2 {
+            limiter.refused(&format!("anonymous@{i}"), t0 + std::time::Duration::from_micros(i));
+        }
+        assert!(limiter.len() <= LIMITER_CLIENTS, "{} clients remembered", limiter.len());
     }
 }

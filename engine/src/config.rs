@@ -44,6 +44,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub answer: AnswerConfig,
     pub indexer: IndexerConfig,
+    pub audit: AuditConfig,
 }
 
 /// `data_dir` when neither the file nor the environment sets it: the state directory systemd
@@ -74,6 +75,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             answer: AnswerConfig::default(),
             indexer: IndexerConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -137,6 +139,19 @@ impl Default for AuthConfig {
             sso_hosts: Vec::new(),
         }
     }
+}
+
+/// The audit log's anchor (see [`crate::audit`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The key that signs every audit record and `audit.head`, so that whoever can write the
+    /// data directory cannot rewrite the log unnoticed. Must lie outside `data_dir`; created
+    /// (mode 0600, random) on first start when missing; refused when group or others may read
+    /// it. Unset: `$CREDENTIALS_DIRECTORY/audit.key` under systemd, else
+    /// `~/.config/shirabe/audit.key` (the log stays unanchored, with a warning, when neither
+    /// place exists or can be written).
+    pub key_file: Option<PathBuf>,
 }
 
 /// The embedding model.
