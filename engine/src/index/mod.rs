@@ -13,6 +13,12 @@
 //! hash, so a moved file keeps its id and is not re-embedded; a changed file gets a new id and
 //! its old passages are deleted from both stores.
 //!
+//! Labels fail closed here too: extraction reads a private copy of exactly the bytes the scan
+//! hashed (never through a symbolic link), a document is indexed at the stricter of its file's
+//! label and the marking in its text ([`crate::ingest::marking`]), and a file whose label changed
+//! but whose content cannot be read or extracted loses its previous documents rather than keep
+//! them under the old label.
+//!
 //! A run is three steps: scan the sources (hash, access label), [`plan`] against the served
 //! generation's manifest (pure, unit-tested in `plan.rs`), and apply the plan to a
 //! [`GenerationBuilder`] (`builder.rs`), which the evaluation harness and the benchmark corpus
@@ -51,8 +57,14 @@ const LOCK: &str = "indexer.lock";
 pub struct FileEntry {
     pub hash: String,
     pub size: u64,
+    /// The label the file had (its documents may carry a stricter level, from a marking in
+    /// their text).
     pub access: Access,
     pub doc_ids: Vec<String>,
+    /// Whether the documents' markings were read when the file was indexed. Generations written
+    /// before markings were read lack it, and such a file is extracted again once.
+    #[serde(default)]
+    pub markings_read: bool,
 }
 
 /// The manifest and document metadata of a generation.
@@ -203,21 +215,79 @@ pub fn document_id(content_hash: &str, key: &str) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// sha256 of a file, streamed.
+/// The id of a document read from a labelled file: the content, the key inside the file and the
+/// access label. Identical bytes under two labels (a public circular copied into a 機密性3 folder)
+/// are two documents, each with its own label: were they one, the copy would share the public
+/// document's label, and that document would stay public after the public file was deleted.
+pub fn labelled_document_id(content_hash: &str, key: &str, access: &Access) -> String {
+    let label = format!("{}\u{1f}{}", access.level, access.groups.join("\u{1f}"));
+    document_id(&format!("{content_hash}\u{1e}{label}"), key)
+}
+
+/// sha256 of a file, streamed. The file is opened without following a symbolic link.
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = fs::File::open(path)?;
+    hash_copy(&mut open_no_follow(path)?, &mut std::io::sink())
+}
+
+/// Opens a regular file for reading without following a symbolic link in its last component
+/// (a link swapped in after the walk must not bring another file's text under this file's
+/// label), and without blocking on a FIFO swapped in the same way.
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Copies `from` to `to` while hashing it: sha256 and size of what was copied.
+fn hash_copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<(String, u64)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut size = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = from.read(&mut buf)?;
         if n == 0 {
             break;
         }
         size += n as u64;
         h.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
     }
     Ok((hex::encode(h.finalize()), size))
+}
+
+/// A private copy of exactly the bytes the scan hashed, named like the source file (so that
+/// sniffing by extension and the title fallback see the same name); removed on drop.
+struct VerifiedCopy {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+/// Copies a scanned file, opened without following links, into a private temporary folder and
+/// checks that the copy has the scan's hash: extraction then reads the copy, so what is indexed
+/// under the file's label is what was hashed, whatever happens to the path meanwhile.
+fn copy_verified(p: &ScannedFile, max_bytes: u64) -> std::result::Result<VerifiedCopy, ingest::IngestError> {
+    let on_share = |source| ingest::IngestError::Io { path: p.path.clone(), source };
+    let mut file = open_no_follow(&p.path).map_err(on_share)?;
+    let size = file.metadata().map_err(on_share)?.len();
+    if size > max_bytes {
+        return Err(ingest::IngestError::TooLarge { path: p.path.clone(), size, limit: max_bytes });
+    }
+    let dir = tempfile::Builder::new().prefix("shirabe-extract-").tempdir().map_err(|source| ingest::IngestError::Io { path: std::env::temp_dir(), source })?;
+    let name = p.path.file_name().map_or_else(|| std::ffi::OsString::from("document"), |n| n.to_os_string());
+    let path = dir.path().join(name);
+    let in_copy = |source| ingest::IngestError::Io { path: path.clone(), source };
+    let mut copy = fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(in_copy)?;
+    let (hash, _) = hash_copy(&mut file, &mut copy).map_err(on_share)?;
+    if hash != p.hash {
+        return Err(ingest::IngestError::Malformed {
+            path: p.path.clone(),
+            detail: "changed during the run (its bytes no longer match the scan); it is read again on the next run".into(),
+        });
+    }
+    Ok(VerifiedCopy { _dir: dir, path })
 }
 
 /// The text given to the embedder for a passage: title and anchor give E5 the context that a
@@ -250,7 +320,7 @@ pub fn build_document(
     access: &Access,
     passage_chars: usize,
 ) -> (Document, Vec<Passage>) {
-    build_document_with_id(document_id(content_hash, &extracted.key), extracted, content_hash, source_path, access, passage_chars)
+    build_document_with_id(labelled_document_id(content_hash, &extracted.key, access), extracted, content_hash, source_path, access, passage_chars)
 }
 
 /// [`build_document`] for a document whose id is given rather than derived from its content
@@ -406,6 +476,20 @@ pub struct TruncatedFile {
     pub total_chars: usize,
 }
 
+/// A document indexed at a stricter level than its file's label because its text is marked
+/// (機密性３, 極秘, 取扱注意 …; see [`crate::ingest::marking`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MarkedDocument {
+    /// The file, and `#key` for one document of a file that holds several.
+    pub path: String,
+    /// The level its label (sidecar, folder rule or default) gave.
+    pub label_level: u8,
+    /// The marking as written in the text.
+    pub marking: String,
+    /// The level the document was indexed at.
+    pub level: u8,
+}
+
 /// The JSON report of an indexer run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
@@ -417,10 +501,17 @@ pub struct RunReport {
     pub moved: Vec<FileItem>,
     pub unchanged: Vec<FileItem>,
     pub failed: Vec<Failure>,
-    /// Files whose access label could not be read (also under `failed`): their documents were
-    /// removed from the index, and come back when the label is fixed.
+    /// Files whose previous documents were removed from the index because what stays must not
+    /// outlive a label that changed or cannot be checked (each is also under `failed`, with the
+    /// reason): an access label that could not be read, a relabelled file whose new content
+    /// could not be read or extracted, a file under a folder that could not be listed. They come
+    /// back when the file (or label, or folder) can be read again.
     #[serde(default)]
     pub withheld: Vec<FileItem>,
+    /// Documents whose marking in the text is stricter than their label: they were indexed at
+    /// the marking's level, and the label disagrees.
+    #[serde(default)]
+    pub marked: Vec<MarkedDocument>,
     pub documents: usize,
     pub passages: usize,
     pub passages_written: usize,
@@ -529,40 +620,90 @@ fn copy_tree(from: &Path, to: &Path, link: bool) -> Result<()> {
     Ok(())
 }
 
-/// Lists the supported files under the sources, sorted for a deterministic run.
-fn walk(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Lists the supported files under the sources, sorted for a deterministic run. A folder that
+/// cannot be listed goes to `unlistable` instead of stopping the run: the caller withholds what
+/// was indexed under it (one folder with wrong permissions must not freeze every night's index).
+///
+/// Each folder is listed once, and the same listing gives `labels` the folder's access label
+/// files (which are never documents, nor is anything named like one).
+fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, labels: &mut ingest::access::ShareLabels) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack: Vec<PathBuf> = Vec::new();
     for s in sources {
         let abs = fs::canonicalize(s).map_err(|e| Error::io(format!("source folder {}", s.display()), e))?;
         stack.push(abs);
     }
+    // A source inside another source is reached twice; its labels are read once.
+    let mut listed: HashSet<PathBuf> = HashSet::new();
     while let Some(dir) = stack.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            // A source given as a single file rather than a folder.
+        if listed.contains(&dir) {
+            continue;
+        }
+        let listing = match list_folder(&dir) {
+            Ok(l) => l,
+            // A source given as a single file rather than a folder: its sidecar sits in the
+            // parent folder, which is read for labels only (left unread, the file is withheld).
             Err(_) if dir.is_file() => {
+                if let Some(parent) = dir.parent().filter(|p| !labels.has_folder(p)) {
+                    if let Ok(l) = list_folder(parent) {
+                        labels.add_folder(parent, &l.entries, &l.documents, false);
+                    }
+                }
                 files.push(dir);
                 continue;
             }
-            Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') {
+            Err(e) => {
+                unlistable.push((dir, e));
                 continue;
             }
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => stack.push(path),
-                Ok(t) if t.is_file() && ingest::is_supported(&path) => files.push(path),
-                _ => {}
-            }
-        }
+        };
+        labels.add_folder(&dir, &listing.entries, &listing.documents, true);
+        stack.extend(listing.folders);
+        files.extend(listing.documents);
+        listed.insert(dir);
     }
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+/// One folder's listing, hidden entries left out.
+struct FolderListing {
+    /// Every entry with its type (links not followed): what the label reader looks at.
+    entries: Vec<(PathBuf, fs::FileType)>,
+    documents: Vec<PathBuf>,
+    folders: Vec<PathBuf>,
+}
+
+/// Lists `dir`. An entry that cannot be read fails the whole listing: a label file skipped
+/// silently would leave its documents under a looser label.
+fn list_folder(dir: &Path) -> std::io::Result<FolderListing> {
+    let mut listing = FolderListing { entries: Vec::new(), documents: Vec::new(), folders: Vec::new() };
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let (path, ty) = (entry.path(), entry.file_type()?);
+        if ty.is_dir() {
+            listing.folders.push(path.clone());
+        } else if ty.is_file() && !ingest::access::is_label_name(&name) && ingest::is_supported(&path) {
+            listing.documents.push(path.clone());
+        }
+        listing.entries.push((path, ty));
+    }
+    Ok(listing)
+}
+
+/// Reports the sidecars that label no document: a label that reaches nothing is a mistake
+/// (usually a name that differs from its document's), and it must not go unnoticed.
+fn report_orphan_labels(labels: &ingest::access::ShareLabels, report: &mut RunReport) {
+    for orphan in labels.orphans() {
+        let path = orphan.path.to_string_lossy().to_string();
+        tracing::error!(path = %path, "{}", orphan.reason);
+        report.failed.push(Failure { path, reason: orphan.reason.clone() });
+    }
 }
 
 /// Finds which source root a file belongs to (for access rule inheritance).
@@ -594,14 +735,28 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
         .iter()
         .map(|s| fs::canonicalize(s).map_err(|e| Error::io(format!("source folder {}", s.display()), e)))
         .collect::<Result<_>>()?;
-    let (found, unreadable) = scan(config, &roots, &walk(&roots)?, &mut report);
-    let plan = plan::plan(&state, &found, &unreadable);
+    let mut unlistable = Vec::new();
+    let mut labels = ingest::access::ShareLabels::default();
+    let files = walk(&roots, &mut unlistable, &mut labels)?;
+    report_orphan_labels(&labels, &mut report);
+    let (found, unreadable) = scan(config, &roots, &files, &labels, &mut report);
+    let unlistable = report_unlistable(unlistable, &mut report);
+    let plan = plan::plan(&state, &found, &unreadable, &unlistable);
     let items = |keys: &[String]| keys.iter().map(|k| FileItem { path: k.clone() }).collect::<Vec<_>>();
     report.unchanged = items(&plan.unchanged);
     report.updated = items(&plan.updated);
     report.added = items(&plan.added);
     report.deleted = items(&plan.deleted);
     report.moved = plan.moved.iter().map(|(old, new)| FileItem { path: format!("{old} -> {new}") }).collect();
+    for path in &plan.withheld {
+        if unlistable.iter().any(|dir| Path::new(path).starts_with(dir)) {
+            // The folder's entry under `failed` says why.
+            report.withheld.push(FileItem { path: path.clone() });
+        } else {
+            tracing::error!(path = %path, "unreadable after its label changed: its previous documents are withheld");
+            note_withheld(&mut report, path, "its label changed, so its previous documents are withheld until it can be read");
+        }
+    }
     if opts.dry_run {
         report.documents = state.documents.len();
         report.seconds = started.elapsed().as_secs_f64();
@@ -612,7 +767,7 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
     plan::apply_moves(&mut state, &plan.moved);
     let mut builder = GenerationBuilder::begin(&index_dir, config, analyzers)?;
     // Documents of vanished or changed files leave, unless another file still holds them.
-    let mut removed_docs: Vec<String> = plan.deleted.iter().filter_map(|path| state.files.remove(path)).flat_map(|e| e.doc_ids).collect();
+    let mut removed_docs: Vec<String> = plan.deleted.iter().chain(&plan.withheld).filter_map(|path| state.files.remove(path)).flat_map(|e| e.doc_ids).collect();
     let (extract_seconds, write_seconds) = index_files(config, opts, embedder, &plan.extract, &mut builder, &mut state, &mut removed_docs, &mut report)?;
     // A file that failed was neither added nor updated: its previous version (if any) stays.
     let failed: HashSet<&str> = report.failed.iter().map(|f| f.path.as_str()).collect();
@@ -652,17 +807,44 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
     Ok(report)
 }
 
+/// Reports the folders the walk could not list (each one is a failure of the run) and returns
+/// them: the plan withholds what was indexed under them, and the rest of the run goes on.
+fn report_unlistable(unlistable: Vec<(PathBuf, std::io::Error)>, report: &mut RunReport) -> Vec<PathBuf> {
+    unlistable
+        .into_iter()
+        .map(|(dir, e)| {
+            let path = dir.to_string_lossy().to_string();
+            tracing::error!(path = %path, error = %e, "cannot list the folder: the documents indexed under it are withheld");
+            report.failed.push(Failure { path, reason: format!("cannot list the folder: {e}; the documents indexed under it are withheld until it can be read") });
+            dir
+        })
+        .collect()
+}
+
+/// Lists `path` under `withheld` and says why in its entry under `failed` (adding one when the
+/// file has none yet).
+fn note_withheld(report: &mut RunReport, path: &str, why: &str) {
+    report.withheld.push(FileItem { path: path.to_string() });
+    match report.failed.iter_mut().find(|f| f.path == path) {
+        Some(f) => {
+            f.reason.push_str("; ");
+            f.reason.push_str(why);
+        }
+        None => report.failed.push(Failure { path: path.to_string(), reason: why.to_string() }),
+    }
+}
+
 /// Hashes every file and reads its access label. A file whose label cannot be read is left out
 /// (fail closed: an unreadable label, often a typo made while tightening one, must not leave the
 /// previous, possibly looser label in force; its documents leave the index until it is fixed);
-/// a file that cannot be read is returned among the unreadable ones, and its previous version
-/// stays. Both are reported as failed.
-fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], report: &mut RunReport) -> (Vec<ScannedFile>, HashSet<String>) {
+/// a file that cannot be read is returned among the unreadable ones with its label (its previous
+/// version stays only under the same label, see [`plan`]). Both are reported as failed.
+fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], labels: &ingest::access::ShareLabels, report: &mut RunReport) -> (Vec<ScannedFile>, HashMap<String, Access>) {
     let mut found = Vec::new();
-    let mut unreadable = HashSet::new();
+    let mut unreadable = HashMap::new();
     for path in files {
         let key = path.to_string_lossy().to_string();
-        let access = match ingest::access::resolve_access(root_of(roots, path), path, &config.indexer.default_access) {
+        let access = match labels.resolve(root_of(roots, path), path, &config.indexer.default_access) {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(path = %key, error = %e, "access label unreadable: the document is withheld from search until it is fixed");
@@ -675,7 +857,8 @@ fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], report: &mut RunR
             Ok((hash, size)) => found.push(ScannedFile { path: path.clone(), key, hash, size, access }),
             Err(e) => {
                 report.failed.push(Failure { path: key.clone(), reason: format!("cannot read: {e}") });
-                unreadable.insert(key);
+                // With its label: a previous version indexed under another label is withheld.
+                unreadable.insert(key, access);
             }
         }
     }
@@ -683,7 +866,8 @@ fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], report: &mut RunR
 }
 
 /// Extracts each planned file and writes its documents into the generation being built,
-/// recording the file in `state`. A file that fails keeps its previous version (if any).
+/// recording the file in `state`. A file that fails keeps its previous version (if any) only when
+/// its label did not change.
 /// Returns the seconds spent extracting and writing.
 #[allow(clippy::too_many_arguments)]
 fn index_files(
@@ -720,21 +904,61 @@ fn index_files(
     for (i, p) in files.iter().enumerate() {
         (opts.progress)(i, files.len(), &p.key);
         let t = Instant::now();
-        let extracted = match opts.worker {
-            Some(worker) => ingest::extract_isolated(&p.path, &extract_opts, worker),
-            None => ingest::extract_capped(&p.path, &extract_opts),
-        };
+        let extracted = extract_verified(p, &extract_opts, opts.worker);
         extract_seconds += t.elapsed().as_secs_f64();
         if i == 0 {
             failpoint("after-extraction");
         }
-        let Some(documents) = usable_documents(&p.key, extracted, report) else { continue };
+        let Some(documents) = usable_documents(&p.key, extracted, report) else {
+            withhold_if_relabelled(p, state, removed_docs, report);
+            continue;
+        };
         let t = Instant::now();
         write_file(config, embedder, p, &documents, builder, state, removed_docs, report)?;
         write_seconds += t.elapsed().as_secs_f64();
     }
     (opts.progress)(files.len(), files.len(), "");
     Ok((extract_seconds, write_seconds))
+}
+
+/// Extracts the bytes the scan hashed (see [`copy_verified`]), in a worker when there is one.
+/// Errors name the file on the share, not the private copy.
+fn extract_verified(p: &ScannedFile, opts: &ExtractOptions, worker: Option<&Path>) -> std::result::Result<ingest::Extraction, ingest::IngestError> {
+    let copy = copy_verified(p, opts.max_bytes)?;
+    let extracted = match worker {
+        Some(worker) => ingest::extract_isolated(&copy.path, opts, worker),
+        None => ingest::extract_capped(&copy.path, opts),
+    };
+    extracted.map_err(|e| ingest::IngestError::Reported { message: e.to_string().replace(&copy.path.to_string_lossy().to_string(), &p.key) })
+}
+
+/// A file that failed keeps its previous version only under the label that version was indexed
+/// with: after a relabel, the old text must not stay searchable under the old label (the
+/// new label usually tightens it), so its documents leave until the file can be read.
+fn withhold_if_relabelled(p: &ScannedFile, state: &mut State, removed_docs: &mut Vec<String>, report: &mut RunReport) {
+    if !state.files.get(&p.key).is_some_and(|old| old.access != p.access) {
+        return;
+    }
+    if let Some(old) = state.files.remove(&p.key) {
+        removed_docs.extend(old.doc_ids);
+    }
+    tracing::error!(path = %p.key, "failed after its label changed: its previous documents are withheld");
+    note_withheld(report, &p.key, "its label changed, so its previous documents are withheld until it can be read");
+}
+
+/// The label of one of a file's documents: the file's label, raised to the level of a stricter
+/// marking in the document's text (reported, since the label then disagrees with the text).
+fn marked_access(p: &ScannedFile, doc: &ExtractedDocument, report: &mut RunReport) -> Access {
+    let mut access = p.access.clone();
+    let Some(marking) = ingest::marking::of_document(doc) else { return access };
+    if marking.level <= access.level {
+        return access;
+    }
+    let path = if doc.key.is_empty() { p.key.clone() } else { format!("{}#{}", p.key, doc.key) };
+    tracing::warn!(path = %path, label_level = access.level, marking = %marking.text, "the text is marked stricter than its label: indexed at the marking's level");
+    report.marked.push(MarkedDocument { path, label_level: access.level, marking: marking.text, level: marking.level });
+    access.level = marking.level;
+    access
 }
 
 /// Writes one extracted file's documents into the generation and records the file in `state`.
@@ -753,7 +977,7 @@ fn write_file(
 ) -> Result<()> {
     let built: Vec<(Document, Vec<Passage>)> = documents
         .iter()
-        .map(|d| build_document(d, &p.hash, &p.key, &p.access, config.indexer.passage_chars))
+        .map(|d| build_document(d, &p.hash, &p.key, &marked_access(p, d, report), config.indexer.passage_chars))
         .filter(|(_, passages)| !passages.is_empty())
         .collect();
     if let Some(old) = state.files.remove(&p.key) {
@@ -775,7 +999,7 @@ fn write_file(
     for (doc, _) in fresh {
         state.documents.insert(doc.id.clone(), doc);
     }
-    state.files.insert(p.key.clone(), FileEntry { hash: p.hash.clone(), size: p.size, access: p.access.clone(), doc_ids: ids });
+    state.files.insert(p.key.clone(), FileEntry { hash: p.hash.clone(), size: p.size, access: p.access.clone(), doc_ids: ids, markings_read: true });
     Ok(())
 }
 

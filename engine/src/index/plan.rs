@@ -2,11 +2,11 @@
 //! previous generation's manifest and the files found, before anything is extracted or written.
 //!
 //! [`plan`] is pure (no files, no models), so every case a nightly run meets — a rename, a copy,
-//! a file that could not be read this time, two identical files deleted together — is tested
-//! here directly.
+//! a file that could not be read this time, a folder that could not be listed, two identical
+//! files deleted together — is tested here directly.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::State;
 use crate::model::Access;
@@ -36,25 +36,46 @@ pub struct Plan {
     /// Paths in the manifest that were not found (or whose label could not be read): their
     /// documents leave the index. Sorted.
     pub deleted: Vec<String>,
+    /// Paths in the manifest whose current content cannot be read but whose previous documents
+    /// must not stay under their previous label: an unreadable file whose label changed, and
+    /// every file under a folder that could not be listed (its labels cannot be checked). Their
+    /// documents leave the index until they can be read again. Sorted.
+    pub withheld: Vec<String>,
 }
 
 /// Compares `found` with the `previous` manifest. `unreadable` holds paths that exist but could
-/// not be read this run: their previous version stays, so they are neither changed nor deleted.
+/// not be read this run, with the label they have now: when that label is the one their previous
+/// version was indexed under, the previous version stays (neither changed nor deleted); when the
+/// label changed, the previous version is withheld, since it would otherwise stay searchable under
+/// a label the office has replaced. Every manifest entry under an `unlistable` folder is withheld.
 /// A file is unchanged when its content hash and access label are; a new path whose content and
 /// label match a vanished one is that file moved.
-pub fn plan(previous: &State, found: &[ScannedFile], unreadable: &HashSet<String>) -> Plan {
+pub fn plan(previous: &State, found: &[ScannedFile], unreadable: &HashMap<String, Access>, unlistable: &[PathBuf]) -> Plan {
     let seen: HashSet<&str> = found.iter().map(|f| f.key.as_str()).collect();
+    let mut plan = Plan::default();
     // Vanished files by content and label; several identical files can vanish together.
     let mut vanished: HashMap<(&str, &Access), Vec<&str>> = HashMap::new();
     for (path, entry) in &previous.files {
-        if !seen.contains(path.as_str()) && !unreadable.contains(path) {
-            vanished.entry((entry.hash.as_str(), &entry.access)).or_default().push(path.as_str());
+        if seen.contains(path.as_str()) {
+            continue;
+        }
+        if unlistable.iter().any(|dir| Path::new(path).starts_with(dir)) {
+            plan.withheld.push(path.clone());
+            continue;
+        }
+        match unreadable.get(path) {
+            Some(label) if *label == entry.access => {}
+            Some(_) => plan.withheld.push(path.clone()),
+            None if entry.markings_read => vanished.entry((entry.hash.as_str(), &entry.access)).or_default().push(path.as_str()),
+            // Not a move candidate: its documents were never checked for markings.
+            None => plan.deleted.push(path.clone()),
         }
     }
-    let mut plan = Plan::default();
+    plan.withheld.sort();
     for f in found {
         match previous.files.get(&f.key) {
-            Some(e) if e.hash == f.hash && e.access == f.access => plan.unchanged.push(f.key.clone()),
+            // An entry indexed before markings were read is extracted again, once.
+            Some(e) if e.hash == f.hash && e.access == f.access && e.markings_read => plan.unchanged.push(f.key.clone()),
             Some(_) => {
                 plan.updated.push(f.key.clone());
                 plan.extract.push(f.clone());
@@ -68,7 +89,7 @@ pub fn plan(previous: &State, found: &[ScannedFile], unreadable: &HashSet<String
             },
         }
     }
-    plan.deleted = vanished.into_values().flatten().map(str::to_string).collect();
+    plan.deleted.extend(vanished.into_values().flatten().map(str::to_string));
     plan.deleted.sort();
     plan
 }
@@ -100,7 +121,7 @@ mod tests {
     fn manifest(files: &[(&str, &str)]) -> State {
         let mut state = State::default();
         for (path, hash) in files {
-            let entry = FileEntry { hash: (*hash).into(), size: 1, access: Access::default(), doc_ids: vec![format!("d-{hash}")] };
+            let entry = FileEntry { hash: (*hash).into(), size: 1, access: Access::default(), doc_ids: vec![format!("d-{hash}")], markings_read: true };
             state.files.insert((*path).into(), entry);
         }
         state
@@ -114,7 +135,7 @@ mod tests {
     fn new_changed_unchanged_and_deleted_files() {
         let previous = manifest(&[("/s/a.pdf", "h1"), ("/s/b.pdf", "h2"), ("/s/c.pdf", "h3")]);
         let now = [found("/s/a.pdf", "h1"), found("/s/b.pdf", "h2-new"), found("/s/d.pdf", "h4")];
-        let p = plan(&previous, &now, &HashSet::new());
+        let p = plan(&previous, &now, &HashMap::new(), &[]);
         assert_eq!(p.unchanged, ["/s/a.pdf"]);
         assert_eq!(p.updated, ["/s/b.pdf"]);
         assert_eq!(p.added, ["/s/d.pdf"]);
@@ -126,7 +147,7 @@ mod tests {
     #[test]
     fn a_renamed_file_is_moved_not_extracted_again() {
         let previous = manifest(&[("/s/old.pdf", "h1")]);
-        let p = plan(&previous, &[found("/s/new.pdf", "h1")], &HashSet::new());
+        let p = plan(&previous, &[found("/s/new.pdf", "h1")], &HashMap::new(), &[]);
         assert_eq!(p.moved, [("/s/old.pdf".to_string(), "/s/new.pdf".to_string())]);
         assert!(p.extract.is_empty() && p.deleted.is_empty() && p.added.is_empty());
         let mut state = previous.clone();
@@ -146,7 +167,7 @@ mod tests {
         let previous = manifest(&[("/s/old.pdf", "h1")]);
         let mut moved = found("/s/secret/new.pdf", "h1");
         moved.access.level = 3;
-        let p = plan(&previous, &[moved], &HashSet::new());
+        let p = plan(&previous, &[moved], &HashMap::new(), &[]);
         assert!(p.moved.is_empty(), "a new label must be written to both stores");
         assert_eq!(p.added, ["/s/secret/new.pdf"]);
         assert_eq!(p.deleted, ["/s/old.pdf"]);
@@ -157,10 +178,10 @@ mod tests {
         // Two copies of one file share their documents; both entries must go, or the documents
         // would stay searchable after every copy was deleted.
         let previous = manifest(&[("/s/a.pdf", "h1"), ("/s/copy-of-a.pdf", "h1")]);
-        let p = plan(&previous, &[], &HashSet::new());
+        let p = plan(&previous, &[], &HashMap::new(), &[]);
         assert_eq!(p.deleted, ["/s/a.pdf", "/s/copy-of-a.pdf"]);
         // One copy renamed, the other deleted: one move and one deletion.
-        let p = plan(&previous, &[found("/s/renamed.pdf", "h1")], &HashSet::new());
+        let p = plan(&previous, &[found("/s/renamed.pdf", "h1")], &HashMap::new(), &[]);
         assert_eq!(p.moved.len(), 1);
         assert_eq!(p.deleted.len(), 1);
     }
@@ -168,8 +189,46 @@ mod tests {
     #[test]
     fn an_unreadable_file_keeps_its_previous_version() {
         let previous = manifest(&[("/s/a.pdf", "h1")]);
-        let unreadable: HashSet<String> = ["/s/a.pdf".to_string()].into();
-        let p = plan(&previous, &[], &unreadable);
+        let unreadable: HashMap<String, Access> = [("/s/a.pdf".to_string(), Access::default())].into();
+        let p = plan(&previous, &[], &unreadable, &[]);
         assert_eq!(p, Plan::default(), "neither deleted nor changed");
+    }
+
+    #[test]
+    fn a_file_indexed_before_markings_were_read_is_extracted_again() {
+        let mut previous = manifest(&[("/s/a.pdf", "h1"), ("/s/b.pdf", "h2")]);
+        for entry in previous.files.values_mut() {
+            entry.markings_read = false;
+        }
+        let p = plan(&previous, &[found("/s/a.pdf", "h1"), found("/s/moved-b.pdf", "h2")], &HashMap::new(), &[]);
+        assert_eq!(p.updated, ["/s/a.pdf"], "its documents may be marked stricter than its label");
+        assert!(p.moved.is_empty(), "{p:?}");
+        assert_eq!(p.added, ["/s/moved-b.pdf"]);
+        assert_eq!(p.deleted, ["/s/b.pdf"]);
+    }
+
+    #[test]
+    fn an_unreadable_file_whose_label_changed_is_withheld() {
+        // Relabelled to 3 on the night its bytes became unreadable: the previous documents must
+        // not stay searchable under level 1.
+        let previous = manifest(&[("/s/a.pdf", "h1"), ("/s/b.pdf", "h2")]);
+        let stricter = Access { level: 3, groups: vec!["jinji".into()] };
+        let unreadable: HashMap<String, Access> = [("/s/a.pdf".to_string(), stricter)].into();
+        let p = plan(&previous, &[found("/s/b.pdf", "h2")], &unreadable, &[]);
+        assert_eq!(p.withheld, ["/s/a.pdf"]);
+        assert!(p.deleted.is_empty() && p.extract.is_empty() && p.moved.is_empty(), "{p:?}");
+        assert_eq!(p.unchanged, ["/s/b.pdf"]);
+    }
+
+    #[test]
+    fn files_under_an_unlistable_folder_are_withheld_not_moved() {
+        let previous = manifest(&[("/s/locked/a.pdf", "h1"), ("/s/locked/deep/b.pdf", "h2"), ("/s/open/c.pdf", "h3"), ("/s/lockedness.pdf", "h4")]);
+        // A copy of a.pdf elsewhere must not count as a.pdf moved: a.pdf may still be there.
+        let now = [found("/s/open/c.pdf", "h3"), found("/s/lockedness.pdf", "h4"), found("/s/open/copy.pdf", "h1")];
+        let p = plan(&previous, &now, &HashMap::new(), &[PathBuf::from("/s/locked")]);
+        assert_eq!(p.withheld, ["/s/locked/a.pdf", "/s/locked/deep/b.pdf"]);
+        assert!(p.deleted.is_empty() && p.moved.is_empty(), "{p:?}");
+        assert_eq!(p.added, ["/s/open/copy.pdf"]);
+        assert_eq!(p.unchanged, ["/s/open/c.pdf", "/s/lockedness.pdf"]);
     }
 }

@@ -5,14 +5,16 @@
 //! error, not a document), decoding (UTF-8, Shift-JIS/CP932, EUC-JP), the per-format extractors
 //! (PDF with pdf-extract, `pdftotext` and OCR fallbacks; HTML; Markdown and plain text; e-Gov
 //! law XML; Diet minutes JSONL), metadata heuristics (title, 文書番号, 発出者, 発出日, document
-//! type) and the access rules that sit beside the files ([`access`]). It never panics on what a
-//! file contains: every failure is a typed [`IngestError`] so that one bad file costs the indexer
-//! one line in its report, not the night's run. What happens to the documents next (ids,
+//! type), the access rules that sit beside the files ([`access`]) and the confidentiality markings
+//! written in them ([`marking`]). It never panics on what a file contains: every failure is a
+//! typed [`IngestError`] so that one bad file costs the indexer one line in its report, not the
+//! night's run. What happens to the documents next (ids,
 //! passages, the index) belongs to other modules.
 
 pub mod access;
 mod html;
 mod law_xml;
+pub mod marking;
 mod markup;
 mod meta;
 mod minutes;
