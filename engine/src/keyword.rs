@@ -363,6 +363,8 @@ pub struct VisibleStatistics<'a> {
     /// Per segment, whether each document is alive and visible.
     visible: Vec<Vec<bool>>,
     num_docs: u64,
+    /// Total lengths per field, computed once: tantivy asks for them once per query term.
+    tokens: std::sync::Mutex<std::collections::HashMap<Field, u64>>,
 }
 
 impl<'a> VisibleStatistics<'a> {
@@ -386,17 +388,22 @@ impl<'a> VisibleStatistics<'a> {
             })?;
             visible.push(marks);
         }
-        Ok(VisibleStatistics { searcher, visible, num_docs })
+        Ok(VisibleStatistics { searcher, visible, num_docs, tokens: Default::default() })
     }
 }
 
 impl Bm25StatisticsProvider for VisibleStatistics<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        let mut cache = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(total) = cache.get(&field) {
+            return Ok(*total);
+        }
         let mut total = 0u64;
         for (segment, marks) in self.searcher.segment_readers().iter().zip(&self.visible) {
             let norms = segment.get_fieldnorms_reader(field)?;
             total += marks.iter().enumerate().filter(|(_, v)| **v).map(|(doc, _)| u64::from(norms.fieldnorm(doc as u32))).sum::<u64>();
         }
+        cache.insert(field, total);
         Ok(total)
     }
 
