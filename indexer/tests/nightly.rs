@@ -82,6 +82,29 @@ fn small_share(env: &Env) {
     }
 }
 
+#[test]
+fn a_copy_keeps_its_document_when_the_original_is_deleted() {
+    let env = Env::new();
+    let share = env.source();
+    std::fs::create_dir_all(&share).expect("mkdir");
+    let text = std::fs::read(repo().join("fixtures/docs/circulars/soumu-88-telework-r3.md")).expect("fixture");
+    std::fs::write(share.join("telework.md"), &text).expect("write");
+    env.run(&[]);
+    // A copy added on a later night shares the document already indexed.
+    std::fs::write(share.join("telework-copy.md"), &text).expect("write");
+    let second = env.run(&[]);
+    assert_eq!(names(&second, "added").len(), 1, "{second}");
+    assert_eq!(second["passages_written"], 0, "the copy's document is already indexed: {second}");
+    std::fs::remove_file(share.join("telework.md")).expect("remove");
+    let third = env.run(&[]);
+    let state = env.state();
+    assert_eq!(state["documents"].as_object().map_or(0, |d| d.len()), 1, "the copy still holds the document: {third}");
+    let held = state["files"].as_object().expect("files").values().all(|f| f["doc_ids"].as_array().is_some_and(|ids| !ids.is_empty()));
+    assert!(held, "every file names its documents: {state}");
+    let source = state["documents"].as_object().and_then(|d| d.values().next()).and_then(|d| d["source_path"].as_str()).unwrap_or_default().to_string();
+    assert!(source.ends_with("telework-copy.md"), "the document's source is the file that holds it: {source}");
+}
+
 /// Signature of an index state: documents (id → source file name) and passage ids.
 fn signature(state: &Value) -> Vec<String> {
     let mut sig: Vec<String> = state["documents"]

@@ -781,6 +781,7 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
     for id in &removed {
         state.documents.remove(id);
     }
+    rehome_documents(&mut state);
     report.optimize_seconds = builder.commit()?;
     failpoint("after-commit");
     state.finished_at = Some(chrono::Utc::now().to_rfc3339());
@@ -805,6 +806,24 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
     report.worker_peak_rss_mib = worker_peak_rss_mib();
     drop(lock);
     Ok(report)
+}
+
+/// A document whose source file is gone but which another file still holds (an identical copy)
+/// takes that file as its source, so that its original can still be downloaded.
+fn rehome_documents(state: &mut State) {
+    let mut holder: HashMap<&str, &str> = HashMap::new();
+    for (path, entry) in &state.files {
+        for id in &entry.doc_ids {
+            holder.entry(id.as_str()).or_insert(path.as_str());
+        }
+    }
+    for doc in state.documents.values_mut() {
+        if !state.files.contains_key(&doc.source_path) {
+            if let Some(path) = holder.get(doc.id.as_str()) {
+                doc.source_path = (*path).to_string();
+            }
+        }
+    }
 }
 
 /// Reports the folders the walk could not list (each one is a failure of the run) and returns
@@ -983,6 +1002,10 @@ fn write_file(
     if let Some(old) = state.files.remove(&p.key) {
         removed_docs.extend(old.doc_ids);
     }
+    // Every document of the file is the file's, also one whose identical content (same bytes,
+    // same label) another path already indexed: otherwise deleting that other path would take
+    // the document away while this file still holds it.
+    let ids: Vec<String> = built.iter().map(|(d, _)| d.id.clone()).collect();
     let mut fresh = Vec::new();
     for (doc, passages) in built {
         if state.documents.contains_key(&doc.id) && !removed_docs.contains(&doc.id) {
@@ -991,7 +1014,6 @@ fn write_file(
         removed_docs.retain(|d| d != &doc.id);
         fresh.push((doc, passages));
     }
-    let ids: Vec<String> = fresh.iter().map(|(d, _)| d.id.clone()).collect();
     report.passages_written += builder.add(embedder, &fresh)?;
     if report.passages_written > 0 {
         failpoint("mid-write");
