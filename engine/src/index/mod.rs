@@ -639,13 +639,13 @@ fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, la
         if listed.contains(&dir) {
             continue;
         }
-        let listing = match list_folder(&dir) {
+        let listing = match ingest::access::list_folder(&dir) {
             Ok(l) => l,
             // A source given as a single file rather than a folder: its sidecar sits in the
             // parent folder, which is read for labels only (left unread, the file is withheld).
             Err(_) if dir.is_file() => {
                 if let Some(parent) = dir.parent().filter(|p| !labels.has_folder(p)) {
-                    if let Ok(l) = list_folder(parent) {
+                    if let Ok(l) = ingest::access::list_folder(parent) {
                         labels.add_folder(parent, &l.entries, &l.documents, false);
                     }
                 }
@@ -665,35 +665,6 @@ fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, la
     files.sort();
     files.dedup();
     Ok(files)
-}
-
-/// One folder's listing, hidden entries left out.
-struct FolderListing {
-    /// Every entry with its type (links not followed): what the label reader looks at.
-    entries: Vec<(PathBuf, fs::FileType)>,
-    documents: Vec<PathBuf>,
-    folders: Vec<PathBuf>,
-}
-
-/// Lists `dir`. An entry that cannot be read fails the whole listing: a label file skipped
-/// silently would leave its documents under a looser label.
-fn list_folder(dir: &Path) -> std::io::Result<FolderListing> {
-    let mut listing = FolderListing { entries: Vec::new(), documents: Vec::new(), folders: Vec::new() };
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let (path, ty) = (entry.path(), entry.file_type()?);
-        if ty.is_dir() {
-            listing.folders.push(path.clone());
-        } else if ty.is_file() && !ingest::access::is_label_name(&name) && ingest::is_supported(&path) {
-            listing.documents.push(path.clone());
-        }
-        listing.entries.push((path, ty));
-    }
-    Ok(listing)
 }
 
 /// Reports the sidecars that label no document: a label that reaches nothing is a mistake

@@ -478,27 +478,35 @@ impl Inherited {
     }
 }
 
-/// Lists a folder for [`resolve_access`]: every entry but hidden ones, as the indexer's walk does.
-fn listing(dir: &Path) -> Result<(Vec<(PathBuf, FileType)>, Vec<PathBuf>), IngestError> {
-    let io = |source| IngestError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut entries = Vec::new();
-    let mut documents = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
+/// One folder's listing, hidden entries left out: what both the indexer's walk and
+/// [`resolve_access`] read a folder's labels and documents from.
+pub struct FolderListing {
+    /// Every entry with its type (links not followed): what the label reader looks at.
+    pub entries: Vec<(PathBuf, FileType)>,
+    /// Supported documents (label files and near-miss label names never are).
+    pub documents: Vec<PathBuf>,
+    pub folders: Vec<PathBuf>,
+}
+
+/// Lists `dir`. An entry that cannot be read fails the whole listing: a label file skipped
+/// silently would leave its documents under a looser label.
+pub fn list_folder(dir: &Path) -> std::io::Result<FolderListing> {
+    let mut listing = FolderListing { entries: Vec::new(), documents: Vec::new(), folders: Vec::new() };
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        let ty = entry.file_type().map_err(io)?;
-        if ty.is_file() && !is_label_name(&entry.file_name()) && super::is_supported(&entry.path())
-        {
-            documents.push(entry.path());
+        let (path, ty) = (entry.path(), entry.file_type()?);
+        if ty.is_dir() {
+            listing.folders.push(path.clone());
+        } else if ty.is_file() && !is_label_name(&name) && super::is_supported(&path) {
+            listing.documents.push(path.clone());
         }
-        entries.push((entry.path(), ty));
+        listing.entries.push((path, ty));
     }
-    Ok((entries, documents))
+    Ok(listing)
 }
 
 /// The access label of one `file` (absolute, or relative to `root`), reading the label files
@@ -520,8 +528,8 @@ pub fn resolve_access(root: &Path, file: &Path, default: &Access) -> Result<Acce
         dirs.push(folder); // `file` is the root itself: only its sidecar applies
     }
     for dir in dirs {
-        let (entries, documents) = listing(dir)?;
-        labels.add_folder(dir, &entries, &documents, false);
+        let listing = list_folder(dir).map_err(|source| IngestError::Io { path: dir.to_path_buf(), source })?;
+        labels.add_folder(dir, &listing.entries, &listing.documents, false);
     }
     labels.resolve(root, &file, default)
 }
@@ -881,9 +889,9 @@ mod tests {
         dir.write("gone.pdf.access.toml.txt", "level = 3\n");
         dir.write("notes.docx", "not a document we index");
         dir.write("notes.docx.access.toml", "level = 3\n");
-        let (entries, documents) = listing(root).unwrap();
+        let listing = list_folder(root).unwrap();
         let mut labels = ShareLabels::default();
-        labels.add_folder(root, &entries, &documents, true);
+        labels.add_folder(root, &listing.entries, &listing.documents, true);
         let mut orphans: Vec<String> = labels
             .orphans()
             .iter()
@@ -909,7 +917,7 @@ mod tests {
             acc(3, &[])
         );
         let mut quiet = ShareLabels::default();
-        quiet.add_folder(root, &entries, &documents, false);
+        quiet.add_folder(root, &listing.entries, &listing.documents, false);
         assert!(quiet.orphans().is_empty());
     }
 }
