@@ -24,15 +24,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::access::{Caller, Credentials, Users};
-use crate::answer::{AnswerSentence, ABSTAIN_MESSAGE};
-use crate::audit::{AuditLog, Event, Record};
+use crate::govern::access::{Caller, Credentials, Users};
+use crate::answer::extract::{AnswerSentence, ABSTAIN_MESSAGE};
+use crate::govern::audit::{AuditLog, Event, Record};
 use crate::engine::Engine;
 use crate::index::{Generation, IndexDir};
-use crate::keyword::days;
+use crate::index::keyword::days;
 use crate::model::{DocType, Document, Filter};
-use crate::search::Mode;
-use crate::validity::InForce;
+use crate::retrieve::search::Mode;
+use crate::govern::validity::InForce;
 
 /// Longest accepted question, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -50,10 +50,10 @@ pub struct AppState {
     /// Where the page's files are read from; `None`: the copies built into the binary.
     pub web_dir: Option<PathBuf>,
     /// Refused requests per client (`server.max_refusals_per_minute`).
-    pub refusals: crate::access::FailureLimiter,
+    pub refusals: crate::govern::access::FailureLimiter,
     /// Which refusals get a record of their own and which are only counted (see
-    /// [`crate::audit::Refusals`]).
-    pub refusal_digest: crate::audit::Refusals,
+    /// [`crate::govern::audit::Refusals`]).
+    pub refusal_digest: crate::govern::audit::Refusals,
     /// Bounds concurrent retrievals (see [`query_permits`]); a request waits for one for at most
     /// `server.queue_timeout_secs`, then gets 503.
     pub permits: Arc<Semaphore>,
@@ -103,9 +103,9 @@ impl AppState {
         }
         Ok(AppState {
             web_dir: config.server.web_dir.clone(),
-            refusals: crate::access::FailureLimiter::new(config.server.max_refusals_per_minute, Duration::from_secs(60)),
+            refusals: crate::govern::access::FailureLimiter::new(config.server.max_refusals_per_minute, Duration::from_secs(60)),
             permits: query_permits(&config.server),
-            refusal_digest: crate::audit::Refusals::new(crate::audit::REFUSALS_RECORDED_PER_WINDOW, Duration::from_secs(60)),
+            refusal_digest: crate::govern::audit::Refusals::new(crate::govern::audit::REFUSALS_RECORDED_PER_WINDOW, Duration::from_secs(60)),
             audit: open_audit_log(config)?,
             metrics: Default::default(),
             users,
@@ -157,9 +157,9 @@ impl AppState {
     }
 }
 
-/// The audit log, keyed with the configured audit key (see [`crate::audit::configured_key`]).
+/// The audit log, keyed with the configured audit key (see [`crate::govern::audit::configured_key`]).
 fn open_audit_log(config: &crate::config::Config) -> crate::error::Result<AuditLog> {
-    let key = crate::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, true)?;
+    let key = crate::govern::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, true)?;
     match &key {
         Some(k) => tracing::info!(key = %k.path().display(), id = k.id(), "the audit log is anchored with its key"),
         None => tracing::warn!("the audit log is not anchored: anyone who can write the data directory can rewrite it (set audit.key_file)"),
@@ -617,7 +617,7 @@ async fn run_search(state: Arc<AppState>, caller: Caller, req: SearchRequest) ->
     let st = state.clone();
     let (query, mode, who) = (req.query.clone(), req.mode, caller.name.clone());
     let (as_of, all_versions) = (req.filters.as_of(), req.filters.all_versions);
-    let docs = tokio::task::spawn_blocking(move || -> crate::Result<Vec<(crate::search::DocumentHit, StatusView)>> {
+    let docs = tokio::task::spawn_blocking(move || -> crate::Result<Vec<(crate::retrieve::search::DocumentHit, StatusView)>> {
         let _permit = permit;
         let docs = st.engine.search(&gen, &query, &filter, mode, (!all_versions).then_some(as_of), &who)?;
         Ok(docs.into_iter().map(|d| {
@@ -843,7 +843,7 @@ pub struct AnswerResponse {
     /// Present when a generator is configured: whether its sentences are shown, how many it
     /// wrote were dropped by the support check, and why the extractive answer is shown if so.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub generator: Option<crate::generate::GeneratorReport>,
+    pub generator: Option<crate::answer::generate::GeneratorReport>,
     /// Milliseconds the service spent on the request (waiting for a slot included).
     pub took_ms: u64,
 }
@@ -996,7 +996,7 @@ async fn readyz() -> Json<Ready> {
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
     paths(search, search_get, answer, document, document_file, audit_tail, me, healthz, readyz, metrics),
-    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
+    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::answer::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -1060,11 +1060,11 @@ async fn fallback() -> ApiError {
 /// caller when the credentials identify one, else `anonymous` with the client address (see
 /// [`client_of`]), and holds the method and path (never a request body), cut to a bounded size.
 /// Per client and status, the first refusals of a minute get a record each and the rest one
-/// `refusals` digest ([`crate::audit::Refusals`]), so a flood cannot grow the log without bound.
+/// `refusals` digest ([`crate::govern::audit::Refusals`]), so a flood cannot grow the log without bound.
 /// When the record cannot be written the answer is 503. Successful requests are recorded by
 /// their handlers, with their results. A client refused more than
 /// `server.max_refusals_per_minute` times in a minute gets 429 for the rest of it (see
-/// [`crate::access::FailureLimiter`]).
+/// [`crate::govern::access::FailureLimiter`]).
 async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = request.uri().path().to_string();
     if !path.starts_with("/api/") && path != "/metrics" {
@@ -1088,7 +1088,7 @@ async fn audit_failures(State(state): State<Arc<AppState>>, request: axum::extra
         // The first refusals of a window are recorded one by one, the rest counted into a digest.
         let (decision, digests) = state.refusal_digest.note(&client, status.as_u16(), now);
         let mut written = state.record_digests(digests, now);
-        if decision == crate::audit::Refusal::Record && written.is_ok() {
+        if decision == crate::govern::audit::Refusal::Record && written.is_ok() {
             let action = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) { "denied" } else { "failed" };
             let event = Event { action: action.into(), caller: client, query: Some(format!("{method} {path}")), status: status.as_u16(), ..Event::default() };
             written = state.record(event).map(|_| ());

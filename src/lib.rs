@@ -4,7 +4,7 @@
 //! metrics ([`metrics`]) and the `shirabe` command line. Everything else — ingestion, analysis,
 //! the two indexes, fusion, answering, access control and audit — is the engine crate
 //! (`engine/`, `shirabe-engine`), re-exported here under the same paths (`shirabe::index`,
-//! `shirabe::search` …) so that the service and its tests read as one library. The engine has no
+//! `shirabe::retrieve::search` …) so that the service and its tests read as one library. The engine has no
 //! HTTP dependency of its own; handlers translate HTTP to engine calls and back.
 
 pub use shirabe_engine::*;

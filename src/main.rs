@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use shirabe::analysis::Analyzers;
+use shirabe::text::analysis::Analyzers;
 use shirabe::config::Config;
-use shirabe::embed::Embedder;
+use shirabe::index::embed::Embedder;
 use shirabe::engine::Engine;
-use shirabe::query::QueryExpander;
-use shirabe::search::Mode;
+use shirabe::retrieve::query::QueryExpander;
+use shirabe::retrieve::search::Mode;
 
 const CONFIG_HELP: &str = "\
 Configuration: one TOML file (--config, $SHIRABE_CONFIG, or ./shirabe.toml) with environment
@@ -259,7 +259,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Check => {
             let analyzers = Analyzers::load(&config.dict_dir())?;
-            let tokens = analyzers.ja_tokens(&shirabe::analysis::prepare("住民票の写しの交付手数料"));
+            let tokens = analyzers.ja_tokens(&shirabe::text::analysis::prepare("住民票の写しの交付手数料"));
             println!("dictionary ok: {}", tokens.join(" / "));
             let embedder = Embedder::from_config(&config)?;
             let v = embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
@@ -270,8 +270,8 @@ fn run(cli: Cli) -> Result<()> {
             let dir = dir.unwrap_or_else(|| config.audit_dir());
             // The key the service signs with (never created here): without it a keyed log
             // cannot be checked, and a rewritten one would pass.
-            let key = shirabe::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, false)?;
-            match shirabe::audit::verify_keyed(&dir, key.as_ref()) {
+            let key = shirabe::govern::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, false)?;
+            match shirabe::govern::audit::verify_keyed(&dir, key.as_ref()) {
                 Ok(v) if v.anchored => {
                     let id = key.as_ref().map(|k| k.id().to_string()).unwrap_or_default();
                     println!("audit log intact: {} records, anchored with audit key {id}", v.records);
@@ -299,11 +299,11 @@ fn run(cli: Cli) -> Result<()> {
             if token.is_empty() {
                 bail!("no token given: pipe one line with the token into `shirabe hash-token`");
             }
-            println!("{}", shirabe::access::token_hash(&token));
+            println!("{}", shirabe::govern::access::token_hash(&token));
             Ok(())
         }
         Command::Setup(SetupCommand::Dictionary { source, out }) => {
-            shirabe::analysis::build_dictionary(&source, &out)?;
+            shirabe::text::analysis::build_dictionary(&source, &out)?;
             println!("built the IPADIC dictionary in {}", out.display());
             Ok(())
         }

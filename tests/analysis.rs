@@ -2,7 +2,7 @@
 
 mod common;
 
-use shirabe::analysis::prepare;
+use shirabe::text::analysis::prepare;
 
 fn ja(text: &str) -> Vec<String> {
     common::analyzers().ja_tokens(&prepare(text))

@@ -4,7 +4,7 @@
 mod common;
 
 use shirabe::model::Passage;
-use shirabe::search::PassageHit;
+use shirabe::retrieve::search::PassageHit;
 
 const QUESTION: &str = "外国人が被害者のとき、国家賠償法はどういう条件で適用されるか";
 const ARTICLE: &str = "（外国人が被害者である場合）\n第六条　この法律は、外国人が被害者である場合には、相互の保証があるときに限り、これを適用する。";
@@ -53,6 +53,6 @@ fn a_sentence_is_measured_in_its_document_and_the_decision_mixes_both() {
 }
 
 /// The combined score of a traced sentence measured alone (decision = mean of both).
-fn traced_alone_score(t: &shirabe::answer::TracedSentence) -> f32 {
+fn traced_alone_score(t: &shirabe::answer::extract::TracedSentence) -> f32 {
     2.0 * t.decision - t.score
 }

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shirabe::audit::{AuditKey, AuditLog, Event, Verified};
+use shirabe::govern::audit::{AuditKey, AuditLog, Event, Verified};
 
 /// A service of this test's own over an empty index, in this process, with `tweak` applied;
 /// the audit key is kept in `dir/key` (outside the data directory `dir/data`).
@@ -115,7 +115,7 @@ fn a_flood_of_huge_paths_stays_small_in_the_log() {
     assert!(grown < 30 * 1024, "30 refusals added {grown} bytes");
     let all = records(&data);
     let probes: Vec<&Value> = all.iter().filter(|r| r["status"] == 404).collect();
-    assert_eq!(probes.len(), shirabe::audit::REFUSALS_RECORDED_PER_WINDOW as usize, "the rest are counted, not recorded");
+    assert_eq!(probes.len(), shirabe::govern::audit::REFUSALS_RECORDED_PER_WINDOW as usize, "the rest are counted, not recorded");
     assert!(probes.iter().all(|r| r["cut"]["query"] == path.len() + 4), "the original length is kept: {:?}", probes[0]["cut"]);
 }
 
@@ -258,7 +258,7 @@ fn a_full_disk_answers_503_and_leaves_the_log_verifiable() {
     let (status, content_type, body) = status_of(search);
     assert_eq!((status, content_type.as_str()), (503, "application/problem+json"), "{body}");
     served.stop();
-    assert_eq!(shirabe::audit::verify_keyed(&audit, Some(&key)), Ok(Verified { records: 4, anchored: true }));
+    assert_eq!(shirabe::govern::audit::verify_keyed(&audit, Some(&key)), Ok(Verified { records: 4, anchored: true }));
 
     // Restarted with room: eight refusals from one client, five recorded, three in the digest.
     let served = serve(&config, None);
@@ -266,7 +266,7 @@ fn a_full_disk_answers_503_and_leaves_the_log_verifiable() {
         assert_eq!(status_of(ureq::get(&format!("{}/api/nothing-here", served.base)).call()).0, 404);
     }
     served.stop();
-    assert_eq!(shirabe::audit::verify_keyed(&audit, Some(&key)), Ok(Verified { records: 10, anchored: true }));
+    assert_eq!(shirabe::govern::audit::verify_keyed(&audit, Some(&key)), Ok(Verified { records: 10, anchored: true }));
     let all = records(&data);
     let digest = all.last().expect("a record");
     assert_eq!((digest["action"].as_str(), digest["count"].as_u64(), digest["status"].as_u64()), (Some("refusals"), Some(3), Some(404)), "{digest}");

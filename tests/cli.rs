@@ -17,7 +17,7 @@ fn hash_token_reads_standard_input() {
     child.stdin.take().expect("stdin").write_all(b"dev-ippan\n").expect("write the token");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), shirabe::access::token_hash("dev-ippan"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), shirabe::govern::access::token_hash("dev-ippan"));
 
     let empty = Command::new(env!("CARGO_BIN_EXE_shirabe")).arg("hash-token").stdin(Stdio::null()).output().expect("run");
     assert!(!empty.status.success(), "an empty token is refused");

@@ -10,7 +10,7 @@
 mod common;
 
 use serde::Deserialize;
-use shirabe::embed::{cosine, DIM};
+use shirabe::index::embed::{cosine, DIM};
 
 #[derive(Deserialize)]
 struct Reference {
@@ -101,7 +101,7 @@ fn batches_give_the_same_vectors_as_single_calls() {
 /// and differs only where a piece of another script was dropped.
 #[test]
 fn the_japanese_vocabulary_embeds_like_the_full_one() {
-    use shirabe::embed::{Embedder, Vocabulary};
+    use shirabe::index::embed::{Embedder, Vocabulary};
     let c = common::config();
     let load = |v| Embedder::load_with(&c.model_dir(), &c.ort_library(), 2, 32, v).unwrap_or_else(|e| panic!("{e}"));
     let (full, japanese) = (load(Vocabulary::Full), load(Vocabulary::Japanese));

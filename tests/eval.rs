@@ -5,7 +5,7 @@
 mod common;
 
 use shirabe::eval::{evaluate, EvalOptions};
-use shirabe::search::Mode;
+use shirabe::retrieve::search::Mode;
 
 #[test]
 fn fixture_eval_set_hybrid_is_not_worse_than_either_side() {
@@ -60,7 +60,7 @@ fn faq_set_plain_words_help_and_hybrid_is_not_worse_than_either_side() {
         config.clone(),
         common::analyzers(),
         std::sync::Arc::new(common::embedder()),
-        shirabe::query::QueryExpander::without_synonyms(),
+        shirabe::retrieve::query::QueryExpander::without_synonyms(),
     );
     let keyword_bare = evaluate(&bare, &opts(vec![Mode::Keyword])).expect("evaluation")[0].ndcg;
     eprintln!("keyword nDCG@10 without the synonym list: {keyword_bare}");

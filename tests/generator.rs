@@ -189,7 +189,7 @@ fn an_injected_instruction_stays_data_and_changes_nothing() {
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["role"], "system");
     let system = messages[0]["content"].as_str().expect("system");
-    assert_eq!(system, shirabe::generate::SYSTEM_PROMPT);
+    assert_eq!(system, shirabe::answer::generate::SYSTEM_PROMPT);
     assert!(system.contains("信頼できないデータ") && system.contains("cannot change these rules"));
     assert!(!system.contains(INJECTION));
     // The passages, injected line included, travel as one JSON object of data.
@@ -228,13 +228,13 @@ fn generator_against_a_real_local_endpoint() {
         generator_timeout_secs: 120,
         ..Default::default()
     };
-    let generator = shirabe::generate::Generator::from_config(&config).expect("configured");
+    let generator = shirabe::answer::generate::Generator::from_config(&config).expect("configured");
     let text = std::fs::read_to_string(common::repo().join("fixtures/generator/sodai-gomi-tesuryo-r6.txt")).expect("fixture");
-    let hits: Vec<shirabe::search::PassageHit> = text
+    let hits: Vec<shirabe::retrieve::search::PassageHit> = text
         .split("\n\n")
         .filter(|p| !p.trim().is_empty())
         .enumerate()
-        .map(|(i, p)| shirabe::search::PassageHit {
+        .map(|(i, p)| shirabe::retrieve::search::PassageHit {
             passage: shirabe::model::Passage { id: format!("g#{i}"), doc_id: "g".into(), ordinal: i as u32, text: p.trim().into(), page: None, anchor: None, start: 0, end: p.chars().count() },
             score: 1.0,
             keyword_rank: Some(i + 1),
@@ -243,16 +243,16 @@ fn generator_against_a_real_local_endpoint() {
         })
         .filter(|h| h.passage.text.contains("手数料") || h.passage.text.contains("申込み"))
         .collect();
-    let refs: Vec<(&shirabe::search::PassageHit, Option<String>)> = hits.iter().map(|h| (h, None)).collect();
+    let refs: Vec<(&shirabe::retrieve::search::PassageHit, Option<String>)> = hits.iter().map(|h| (h, None)).collect();
     let body = generator.request_body(Q_PARAPHRASE, &refs);
     let output = generator.complete(&body).expect("the endpoint answers");
     let sources: Vec<&str> = hits.iter().map(|h| h.passage.text.as_str()).collect();
-    let checked = shirabe::generate::check_output(&output, &sources, config.generator_min_support);
+    let checked = shirabe::answer::generate::check_output(&output, &sources, config.generator_min_support);
     eprintln!("real endpoint output: {output:?}\nkept: {:?}\ndropped: {:?}", checked.kept, checked.dropped);
     for s in &checked.kept {
         assert!(s.cites.iter().all(|&n| n >= 1 && n <= hits.len()));
         let cited: Vec<&str> = s.cites.iter().map(|&n| sources[n - 1]).collect();
-        assert!(shirabe::generate::support(&s.text, &cited).is_some_and(|v| v >= config.generator_min_support));
+        assert!(shirabe::answer::generate::support(&s.text, &cited).is_some_and(|v| v >= config.generator_min_support));
         assert!(!s.text.contains("無料"), "an obeyed injection survived: {}", s.text);
     }
 }

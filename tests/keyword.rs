@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::NaiveDate;
-use shirabe::keyword::{days, KeywordIndex, PreparedQuery};
+use shirabe::index::keyword::{days, KeywordIndex, PreparedQuery};
 use shirabe::model::{Access, DocType, Document, Filter, Passage};
 
 /// (id, type, issuer, issued, level, groups): twelve documents over every combination that

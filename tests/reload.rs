@@ -81,7 +81,7 @@ fn a_shared_collection_keeps_removed_documents_until_publish() {
         return;
     };
     use shirabe::index::{Generation, GenerationBuilder, IndexDir};
-    use shirabe::vector::{CollectionLayout, ServerStore, VectorStore};
+    use shirabe::index::vector::{CollectionLayout, ServerStore, VectorStore};
     let tmp = tempfile::tempdir().expect("tempdir");
     let share = tmp.path().join("share");
     std::fs::create_dir_all(&share).expect("mkdir");

@@ -334,7 +334,7 @@ fn audit_records_requests_and_is_for_auditors_only() {
     assert!(has("zaimu", 403, "/api/audit"), "the 403 is audited");
     assert!(has("ippan", 404, &hidden), "the probe of a hidden id is audited");
     assert!(has("anonymous", 401, &hidden), "the wrong token is audited");
-    assert_eq!(shirabe::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
+    assert_eq!(shirabe::govern::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
 }
 
 #[test]
@@ -363,7 +363,7 @@ fn answers_never_offer_a_title_or_heading_line() {
                 ends_like_a_sentence || !anchor.split([' ', '　']).any(|part| plain(part) == plain(text)),
                 "{q}: a heading was offered as a sentence: {text:?} (anchor {anchor:?})"
             );
-            assert!(!shirabe::answer::is_heading_line(text, Some(title), Some(anchor)), "{q}: heading line {text:?}");
+            assert!(!shirabe::answer::extract::is_heading_line(text, Some(title), Some(anchor)), "{q}: heading line {text:?}");
         }
     }
 }

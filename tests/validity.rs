@@ -225,7 +225,7 @@ fn real_circulars_and_notices_of_the_shared_corpus() {
         let path = shared.join("corpus/pdf").join(name);
         let docs = shirabe::ingest::extract(&path, &shirabe::ingest::ExtractOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let doc = docs.into_iter().next().expect("one document");
-        let life = shirabe::validity::read(doc.doc_type, &doc.sections, doc.issued);
+        let life = shirabe::govern::validity::read(doc.doc_type, &doc.sections, doc.issued);
         (doc, life)
     };
     let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
@@ -234,22 +234,22 @@ fn real_circulars_and_notices_of_the_shared_corpus() {
     let (doc, life) = read("mhlw-tsuchi-kensaryo-2017-rksj.pdf");
     assert_eq!(doc.doc_type, DocType::Circular);
     assert_eq!(life.effective, Some(date("2017-10-01")), "{life:?}");
-    let r = life.references.iter().find(|r| shirabe::validity::number_key(&r.number) == shirabe::validity::number_key("保医発0304第3号")).unwrap_or_else(|| panic!("{life:?}"));
-    assert_eq!((r.kind, r.date), (shirabe::validity::RelationKind::Amends, Some(date("2016-03-04"))));
+    let r = life.references.iter().find(|r| shirabe::govern::validity::number_key(&r.number) == shirabe::govern::validity::number_key("保医発0304第3号")).unwrap_or_else(|| panic!("{life:?}"));
+    assert_eq!((r.kind, r.date), (shirabe::govern::validity::RelationKind::Amends, Some(date("2016-03-04"))));
 
     // 告示 in vertical text: amends 平成二十年厚生労働省告示第六十三号 from 令和二年四月一日.
     let (_, life) = read("mhlw-kokuji-tokkei-shisetsu-kijun-2020-vertical.pdf");
     assert_eq!(life.effective, Some(date("2020-04-01")), "{:?}", life.effective);
-    let r = life.references.iter().find(|r| shirabe::validity::number_key(&r.number) == "厚生労働省告示第63号").unwrap_or_else(|| panic!("{:?}", life.references));
-    assert_eq!((r.kind, r.year), (shirabe::validity::RelationKind::Amends, Some(2008)));
+    let r = life.references.iter().find(|r| shirabe::govern::validity::number_key(&r.number) == "厚生労働省告示第63号").unwrap_or_else(|| panic!("{:?}", life.references));
+    assert_eq!((r.kind, r.year), (shirabe::govern::validity::RelationKind::Amends, Some(2008)));
     // Citations that only explain a rule (「…（令和二年厚生労働省告示第五十八号）による改正前の」) are not actions.
-    assert!(life.references.iter().all(|r| shirabe::validity::number_key(&r.number) != "厚生労働省告示第58号"), "{:?}", life.references);
+    assert!(life.references.iter().all(|r| shirabe::govern::validity::number_key(&r.number) != "厚生労働省告示第58号"), "{:?}", life.references);
 
     // e-Gov law XML: law number, promulgation date, 施行 from the original 附則, amending laws.
     let law = |name: &str| {
         let docs = shirabe::ingest::extract(&shared.join("corpus/xml").join(name), &shirabe::ingest::ExtractOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let doc = docs.into_iter().next().expect("one law");
-        let life = shirabe::validity::read(doc.doc_type, &doc.sections, doc.issued);
+        let life = shirabe::govern::validity::read(doc.doc_type, &doc.sections, doc.issued);
         (doc, life)
     };
     let (doc, life) = law("kokka-baisho-ho.xml");

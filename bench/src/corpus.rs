@@ -26,9 +26,9 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shirabe_engine::analysis::Analyzers;
+use shirabe_engine::text::analysis::Analyzers;
 use shirabe_engine::config::Config;
-use shirabe_engine::embed::{Embedder, DIM};
+use shirabe_engine::index::embed::{Embedder, DIM};
 use shirabe_engine::index::{embedding_text, Generation, GenerationBuilder, IndexDir, State};
 use shirabe_engine::eval::EvalDoc;
 use shirabe_engine::model::{Document, Passage};
@@ -221,7 +221,7 @@ fn build(config: &Config, args: &CorpusArgs, docs_abs: &Path) -> Result<Meta> {
         out.join("users.toml"),
         format!(
             "# Benchmark user (token {BENCH_TOKEN:?}); written by shirabe-bench corpus.\n[[user]]\nname = \"bench\"\ntoken_sha256 = \"{}\"\nclearance = 3\ngroups = []\n",
-            shirabe_engine::access::token_hash(BENCH_TOKEN)
+            shirabe_engine::govern::access::token_hash(BENCH_TOKEN)
         ),
     )?;
     let build_seconds = started.elapsed().as_secs_f64();
@@ -414,7 +414,7 @@ mod tests {
         assert_ne!(a, c);
         let norm = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5);
-        let cos = shirabe_engine::embed::cosine(&a, &base);
+        let cos = shirabe_engine::index::embed::cosine(&a, &base);
         assert!(cos > 0.99 && cos < 0.9999, "cosine {cos}");
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shirabe_engine::config::Config;
-use shirabe_engine::embed::Embedder;
+use shirabe_engine::index::embed::Embedder;
 
 use crate::util::{self, Percentiles};
 
@@ -116,7 +116,7 @@ pub fn run(config: &Config, args: &EmbedArgs) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     let agreement = |a: &EngineResult, b: &EngineResult| {
-        a.sample.iter().zip(&b.sample).map(|(x, y)| shirabe_engine::embed::cosine(x, y)).fold(f32::INFINITY, f32::min)
+        a.sample.iter().zip(&b.sample).map(|(x, y)| shirabe_engine::index::embed::cosine(x, y)).fold(f32::INFINITY, f32::min)
     };
     // Dynamic int8 quantisation scales activations per batch, so only engines that run the same
     // batches can agree exactly.
@@ -193,7 +193,7 @@ fn run_engine(config: &Config, args: &EmbedArgs, engine: &str, batch: usize, thr
             let mut raw = RawOrt::load(&config.model_dir(), &config.ort_library(), threads)?;
             Box::new(move |t: &[String]| {
                 let mut out: Vec<Vec<f32>> = vec![Vec::new(); t.len()];
-                for plan in shirabe_engine::embed::batch_plan(t, batch) {
+                for plan in shirabe_engine::index::embed::batch_plan(t, batch) {
                     let texts: Vec<String> = plan.iter().map(|&i| t[i].clone()).collect();
                     for (i, v) in plan.into_iter().zip(raw.embed(&texts)?) {
                         out[i] = v;

@@ -129,9 +129,9 @@ fn memory(config: &Config, split: bool) -> Result<()> {
         drop((tokenizer, session));
         return Ok(());
     }
-    let analyzers = shirabe_engine::analysis::Analyzers::load(&config.dict_dir())?;
+    let analyzers = shirabe_engine::text::analysis::Analyzers::load(&config.dict_dir())?;
     step("dictionary");
-    let embedder = shirabe_engine::embed::Embedder::from_config(config)?;
+    let embedder = shirabe_engine::index::embed::Embedder::from_config(config)?;
     step("embedding model");
     embedder.embed_query("住民票の写しの交付手数料はいくらですか", "")?;
     step("one question embedded");

@@ -8,10 +8,10 @@ use anyhow::{bail, Result};
 use serde_json::json;
 use shirabe_engine::engine::Engine;
 use shirabe_engine::config::Config;
-use shirabe_engine::embed::Embedder;
+use shirabe_engine::index::embed::Embedder;
 use shirabe_engine::model::Filter;
-use shirabe_engine::query::QueryExpander;
-use shirabe_engine::search::{vector_filter, Mode, Retriever};
+use shirabe_engine::retrieve::query::QueryExpander;
+use shirabe_engine::retrieve::search::{vector_filter, Mode, Retriever};
 
 use crate::util::{self, Percentiles};
 
@@ -142,7 +142,7 @@ fn stages(
         ids.truncate(limit);
         let ps = gen.keyword.passages(&ids, &filter)?;
         for p in &ps {
-            std::hint::black_box(shirabe_engine::search::snippet(&p.text, &prepared.ja_tokens, 160));
+            std::hint::black_box(shirabe_engine::retrieve::search::snippet(&p.text, &prepared.ja_tokens, 160));
         }
         let t_fetch = t.elapsed();
         if i >= warm.len() {

@@ -27,9 +27,9 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::json;
 use shirabe_engine::config::Config;
-use shirabe_engine::embed::Embedder;
+use shirabe_engine::index::embed::Embedder;
 use shirabe_engine::index::embedding_text;
-use shirabe_engine::vector::{EmbeddedStore, PassagePayload, VectorFilter, VectorPoint, VectorStore};
+use shirabe_engine::index::vector::{EmbeddedStore, PassagePayload, VectorFilter, VectorPoint, VectorStore};
 
 use crate::{corpus, util};
 
@@ -217,7 +217,7 @@ fn embed_questions(config: &Config, args: &VectorsArgs) -> Result<Vec<Vec<f32>>>
     let embedder = Embedder::from_config(config)?;
     let vectors = questions.iter().map(|q| embedder.embed_query(q, "")).collect::<Result<Vec<_>, _>>()?;
     drop(embedder);
-    shirabe_engine::embed::release_freed_memory();
+    shirabe_engine::index::embed::release_freed_memory();
     Ok(vectors)
 }
 
@@ -234,8 +234,8 @@ fn open_store(args: &VectorsArgs) -> Result<(Box<dyn VectorStore>, String)> {
             let Some(url) = &args.url else { bail!("--store qdrant needs --url (the gRPC address of a node)") };
             let layout = layout(args);
             // Start from an empty collection of the asked layout.
-            shirabe_engine::vector::ServerStore::connect(url, &args.collection, None, layout)?.delete_collection()?;
-            let store = shirabe_engine::vector::ServerStore::connect(url, &args.collection, None, layout)?;
+            shirabe_engine::index::vector::ServerStore::connect(url, &args.collection, None, layout)?.delete_collection()?;
+            let store = shirabe_engine::index::vector::ServerStore::connect(url, &args.collection, None, layout)?;
             let label = format!("Qdrant {} at {url}, {} shards × {} replicas", store.server_version(), args.shards, args.replication);
             Ok((Box::new(store), label))
         }
@@ -243,8 +243,8 @@ fn open_store(args: &VectorsArgs) -> Result<(Box<dyn VectorStore>, String)> {
 }
 
 /// The server collection's layout from `--shards` and `--replication`.
-fn layout(args: &VectorsArgs) -> shirabe_engine::vector::CollectionLayout {
-    shirabe_engine::vector::CollectionLayout { shards: args.shards, replication: args.replication }
+fn layout(args: &VectorsArgs) -> shirabe_engine::index::vector::CollectionLayout {
+    shirabe_engine::index::vector::CollectionLayout { shards: args.shards, replication: args.replication }
 }
 
 fn close_store(store: Box<dyn VectorStore>, args: &VectorsArgs) -> Result<()> {
@@ -254,7 +254,7 @@ fn close_store(store: Box<dyn VectorStore>, args: &VectorsArgs) -> Result<()> {
         StoreKind::Qdrant => {
             let layout = layout(args);
             let url = args.url.as_deref().unwrap_or_default();
-            shirabe_engine::vector::ServerStore::connect(url, &args.collection, None, layout)?.delete_collection()?;
+            shirabe_engine::index::vector::ServerStore::connect(url, &args.collection, None, layout)?.delete_collection()?;
             Ok(())
         }
     }

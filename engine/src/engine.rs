@@ -14,17 +14,17 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::analysis::Analyzers;
-use crate::answer::Answerer;
-use crate::ask::{Asked, Asker};
+use crate::text::analysis::Analyzers;
+use crate::answer::extract::Answerer;
+use crate::answer::ask::{Asked, Asker};
 use crate::config::Config;
-use crate::embed::Embedder;
+use crate::index::embed::Embedder;
 use crate::error::Result;
-use crate::generate::Generator;
+use crate::answer::generate::Generator;
 use crate::index::Generation;
 use crate::model::{Document, Filter, Passage};
-use crate::query::QueryExpander;
-use crate::search::{DocumentHit, Mode, Retriever};
+use crate::retrieve::query::QueryExpander;
+use crate::retrieve::search::{DocumentHit, Mode, Retriever};
 
 /// Passages shown per document in search results.
 pub const PASSAGES_PER_DOCUMENT: usize = 3;
@@ -85,7 +85,7 @@ impl Engine {
     pub fn search(&self, gen: &Generation, query: &str, filter: &Filter, mode: Mode, as_of: Option<NaiveDate>, cache_scope: &str) -> Result<Vec<DocumentHit>> {
         let docs = self.retriever(cache_scope).documents(gen, query, filter, mode, PASSAGES_PER_DOCUMENT)?;
         Ok(match as_of {
-            Some(date) => crate::search::prefer_in_force(gen, docs, date, filter),
+            Some(date) => crate::retrieve::search::prefer_in_force(gen, docs, date, filter),
             None => docs,
         })
     }

@@ -1,5 +1,9 @@
 //! The library's error type: one enum that wraps each stage's errors, so callers can match on
 //! the stage and binaries can print a message that says what to do.
+//!
+//! It sits below every stage and names none of them: configuration errors come from
+//! [`crate::config`] (below it), and a stage with an error type of its own (`IngestError`,
+//! `VectorError`) converts it into [`Error`] where it is defined.
 
 use std::path::PathBuf;
 
@@ -17,10 +21,14 @@ pub enum Error {
     Embedding(String),
     #[error("keyword index error: {0}")]
     Keyword(#[from] tantivy::TantivyError),
+    /// A vector store failure, kept whole: `downcast_ref::<index::vector::VectorError>()` gives
+    /// it back. The stage converts its own error (`From` in `index::vector`), so that this type,
+    /// which every stage imports, imports no stage.
     #[error(transparent)]
-    Vector(#[from] crate::vector::VectorError),
+    Vector(Box<dyn std::error::Error + Send + Sync>),
+    /// A file that could not be read, kept whole (an `ingest::IngestError`; converted in `ingest`).
     #[error(transparent)]
-    Ingest(#[from] crate::ingest::IngestError),
+    Ingest(Box<dyn std::error::Error + Send + Sync>),
     #[error("index error: {0}")]
     Index(String),
     #[error("invalid query: {0}")]

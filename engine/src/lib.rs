@@ -3,51 +3,34 @@
 //! The service (`shirabe`, the root package), the nightly indexer and the benchmarks are built on
 //! it; ARCHITECTURE.md says which crate may depend on which.
 //!
-//! The library is laid out along the pipeline, one module per stage:
+//! The library is laid out along the pipeline, one folder per stage, each importing only the
+//! stages below it (`tests/layering.rs` checks it, in the order ARCHITECTURE.md gives):
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | the one TOML file plus `SHIRABE_*` environment overrides |
-//! | [`text`] | Japanese text normalisation (NFKC, CJK whitespace repair, 旧字体, 和暦 dates) |
-//! | [`ingest`] | turning files (PDF, HTML/Markdown/text, e-Gov law XML, minutes JSONL) into documents |
 //! | [`model`] | the domain types shared by every stage: documents, passages, access labels |
-//! | [`chunk`] | cutting documents into passages with citations and offsets |
-//! | [`analysis`] | tokenisers: lindera (IPADIC, Decompose) and character bigrams |
-//! | [`embed`] | the multilingual E5 embedder over fastembed |
-//! | [`keyword`] | the tantivy index and BM25 queries built from analyser tokens |
-//! | [`vector`] | the vector store: embedded Qdrant engine or Qdrant server |
-//! | [`query`] | query expansion: 和暦 ↔ 西暦 years and the synonym/abbreviation list |
-//! | [`search`] | hybrid retrieval: both sides, filters, score fusion, snippets |
-//! | [`validity`] | which rule is in force: effective dates, abolitions, amendments, `as_of` ranking |
-//! | [`answer`] | extractive answers: verbatim, cited sentences, or an abstention |
-//! | [`ask`] | the one path from a question to a grounded answer (API and evaluation) |
+//! | [`config`] | the one TOML file plus `SHIRABE_*` environment overrides, and every default |
+//! | [`error`] | the library's error type |
+//! | [`text`] | Japanese text: normalisation (NFKC, CJK whitespace, 旧字体, 和暦) and the tokenisers |
+//! | [`ingest`] | files (PDF, HTML/Markdown/text, e-Gov law XML, minutes) → documents; labels, markings |
+//! | [`govern`] | beside the pipeline: callers and their rights, the audit log, which rule is in force |
+//! | [`index`] | passages, embeddings, the tantivy index, the vector store, and index generations |
+//! | [`retrieve`] | query expansion and hybrid retrieval under the caller's filter |
+//! | [`answer`] | extractive answers, the optional generator, and the question → answer path |
 //! | [`engine`] | the loaded models and configuration, and the query paths every front end calls |
-//! | [`access`] | callers, hashed bearer tokens, clearance and groups as a search filter |
-//! | [`audit`] | the append-only, hash-chained audit log and its verifier |
-//! | [`index`] | index generations, the manifest and the indexing pipeline |
 //! | [`eval`] | the retrieval and answer evaluation harnesses (Recall/MRR/nDCG@10, abstention) |
 
-pub mod access;
-pub mod analysis;
-pub mod answer;
-pub mod ask;
-pub mod audit;
-pub mod chunk;
-pub mod config;
-pub mod embed;
-pub mod engine;
-pub mod error;
-pub mod eval;
-pub mod generate;
-pub mod index;
-pub mod ingest;
-pub mod keyword;
 pub mod model;
-pub mod query;
-pub mod search;
+pub mod config;
+pub mod error;
 pub mod text;
-pub mod validity;
-pub mod vector;
+pub mod ingest;
+pub mod govern;
+pub mod index;
+pub mod retrieve;
+pub mod answer;
+pub mod engine;
+pub mod eval;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -115,7 +115,7 @@ pub struct Document {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective: Option<NaiveDate>,
     /// Documents this one abolishes or amends, as cited in its text (resolved to indexed
-    /// documents by [`crate::validity::Relations`]).
+    /// documents by [`crate::govern::validity::Relations`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
     /// For laws: the amending laws recorded in its 附則.
@@ -199,7 +199,7 @@ pub enum RelationKind {
 }
 
 /// A citation of another document together with what this document does to it (read from the
-/// text by [`crate::validity::read`]).
+/// text by [`crate::govern::validity::read`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reference {
@@ -215,3 +215,7 @@ pub struct Reference {
     /// The sentence the reference was read from, shown as evidence.
     pub evidence: String,
 }
+
+/// Group value stored (keyword index, vector store) for passages without a group restriction, so that the access rule
+/// "groups intersect, or there are none" is one term-set query.
+pub const OPEN_GROUP: &str = "*";

@@ -265,8 +265,8 @@ fn a_file_swapped_during_the_run_is_not_indexed_under_its_label() {
     let mut config = shirabe_engine::config::Config::default();
     config.data_dir = data_dir();
     config.embedding.threads = 2;
-    let analyzers = shirabe_engine::analysis::Analyzers::load(&config.dict_dir()).expect("the dictionary (run make setup)");
-    let embedder = shirabe_engine::embed::Embedder::from_config(&config).expect("the model (run make setup)");
+    let analyzers = shirabe_engine::text::analysis::Analyzers::load(&config.dict_dir()).expect("the dictionary (run make setup)");
+    let embedder = shirabe_engine::index::embed::Embedder::from_config(&config).expect("the model (run make setup)");
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_shirabe-indexer"));
     for worker in [None, Some(worker.as_path())] {
         let env = Env::new();

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use shirabe::analysis::Analyzers;
+use shirabe::text::analysis::Analyzers;
 use shirabe::config::Config;
-use shirabe::embed::Embedder;
+use shirabe::index::embed::Embedder;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -35,7 +35,7 @@ pub fn embedder() -> Embedder {
 /// An engine over setup's models with the built-in synonym list (the default configuration's
 /// search and answer settings).
 pub fn engine() -> shirabe::engine::Engine {
-    shirabe::engine::Engine::with_expander(config(), analyzers(), std::sync::Arc::new(embedder()), shirabe::query::QueryExpander::builtin())
+    shirabe::engine::Engine::with_expander(config(), analyzers(), std::sync::Arc::new(embedder()), shirabe::retrieve::query::QueryExpander::builtin())
 }
 
 /// Indexes `sources` into `config`'s index directory with the production pipeline and checks

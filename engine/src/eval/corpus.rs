@@ -3,7 +3,7 @@
 //!
 //! The folder is indexed by the indexer's own [`crate::index::run`] (extraction workers, passages,
 //! both stores) into an index directory that is kept between runs: a second run finds nothing
-//! changed and starts asking at once. Every question then goes through [`crate::ask::Asker`], the
+//! changed and starts asking at once. Every question then goes through [`crate::answer::ask::Asker`], the
 //! path `POST /api/answer` takes, with an unrestricted caller and today's date.
 //!
 //! Question file: one JSON object a line,
@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::ask::{Asked, Asker};
+use crate::answer::ask::{Asked, Asker};
 use crate::error::{Error, Result};
 use crate::model::Filter;
 use crate::engine::Engine;
@@ -110,7 +110,7 @@ pub struct CorpusEvalOptions<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceRow {
     #[serde(flatten)]
-    pub sentence: crate::answer::TracedSentence,
+    pub sentence: crate::answer::extract::TracedSentence,
     /// The fused retrieval score of the sentence's passage.
     pub retrieval: f32,
     /// Whether the sentence holds an answer span.

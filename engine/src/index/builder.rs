@@ -19,13 +19,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{copy_tree, failpoint, open_vectors, payload, sync_dir, write_documents_timed, IndexDir, State, WriteTimes, STATE};
-use crate::analysis::Analyzers;
+use crate::text::analysis::Analyzers;
 use crate::config::Config;
-use crate::embed::Embedder;
+use crate::index::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::keyword::{KeywordIndex, KeywordWriter};
+use crate::index::keyword::{KeywordIndex, KeywordWriter};
 use crate::model::{Document, Passage};
-use crate::vector::{VectorPoint, VectorStore};
+use crate::index::vector::{VectorPoint, VectorStore};
 
 /// A generation being built; see the module documentation.
 pub struct GenerationBuilder {

@@ -33,17 +33,21 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::analysis::Analyzers;
+use crate::text::analysis::Analyzers;
 use crate::config::{Config, VectorBackend};
-use crate::embed::Embedder;
+use crate::index::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::ingest::{self, ExtractOptions, ExtractedDocument};
-use crate::keyword::{days, KeywordIndex};
+use crate::index::keyword::{days, KeywordIndex};
 use crate::model::{Access, Document, Passage};
-use crate::vector::{EmbeddedStore, PassagePayload, VectorPoint, VectorStore};
+use crate::index::vector::{EmbeddedStore, PassagePayload, VectorPoint, VectorStore};
 
 mod builder;
+pub mod chunk;
+pub mod embed;
+pub mod keyword;
 mod plan;
+pub mod vector;
 
 pub use builder::GenerationBuilder;
 pub use plan::{plan, Plan, ScannedFile};
@@ -133,7 +137,7 @@ pub struct Generation {
     pub state: State,
     pub documents: HashMap<String, Document>,
     /// Abolitions and amendments between this generation's documents.
-    pub relations: crate::validity::Relations,
+    pub relations: crate::govern::validity::Relations,
 }
 
 impl Generation {
@@ -148,7 +152,7 @@ impl Generation {
             VectorBackend::Qdrant => open_server(config)?,
         };
         let documents = state.documents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let relations = crate::validity::Relations::build(state.documents.values());
+        let relations = crate::govern::validity::Relations::build(state.documents.values());
         Ok(Generation { id, dir, keyword, vectors, state, documents, relations })
     }
 
@@ -163,7 +167,7 @@ impl Generation {
 
     /// Whether `doc` is in force on `as_of` for the caller whose rights `filter` carries (only
     /// documents that caller may see count as successors or amendments).
-    pub fn status(&self, doc: &Document, as_of: chrono::NaiveDate, filter: &crate::model::Filter) -> crate::validity::Status {
+    pub fn status(&self, doc: &Document, as_of: chrono::NaiveDate, filter: &crate::model::Filter) -> crate::govern::validity::Status {
         self.relations.status(&self.documents, doc, as_of, &|d: &Document| filter.allows(&d.access))
     }
 
@@ -190,11 +194,11 @@ fn open_server(config: &Config) -> Result<Box<dyn VectorStore>> {
     let url = config.vector.qdrant_url.as_deref().ok_or_else(|| {
         Error::Index("vector.backend = \"qdrant\" needs vector.qdrant_url (or SHIRABE_VECTOR__QDRANT_URL)".into())
     })?;
-    Ok(Box::new(crate::vector::ServerStore::connect(
+    Ok(Box::new(crate::index::vector::ServerStore::connect(
         url,
         &config.vector.qdrant_collection,
         config.vector.qdrant_api_key.clone(),
-        crate::vector::CollectionLayout {
+        crate::index::vector::CollectionLayout {
             shards: config.vector.qdrant_shards,
             replication: config.vector.qdrant_replication,
         },
@@ -333,7 +337,7 @@ pub fn build_document_with_id(
     access: &Access,
     passage_chars: usize,
 ) -> (Document, Vec<Passage>) {
-    let life = crate::validity::read(extracted.doc_type, &extracted.sections, extracted.issued);
+    let life = crate::govern::validity::read(extracted.doc_type, &extracted.sections, extracted.issued);
     let document = Document {
         id: id.clone(),
         title: extracted.title.clone(),
@@ -348,7 +352,7 @@ pub fn build_document_with_id(
         references: life.references,
         amended_by_laws: life.amended_by_laws,
     };
-    let passages = crate::chunk::chunk(&id, extracted, passage_chars);
+    let passages = crate::index::chunk::chunk(&id, extracted, passage_chars);
     (document, passages)
 }
 
@@ -363,7 +367,7 @@ pub struct WriteTimes {
 /// Adds documents to both stores: keyword passages and embedded vectors. Returns the number of
 /// passages written.
 pub fn write_documents(
-    keyword: &mut crate::keyword::KeywordWriter,
+    keyword: &mut crate::index::keyword::KeywordWriter,
     vectors: &dyn VectorStore,
     embedder: &Embedder,
     docs: &[(Document, Vec<Passage>)],
@@ -373,7 +377,7 @@ pub fn write_documents(
 
 /// [`write_documents`], adding the time spent in each store to `times`.
 pub fn write_documents_timed(
-    keyword: &mut crate::keyword::KeywordWriter,
+    keyword: &mut crate::index::keyword::KeywordWriter,
     vectors: &dyn VectorStore,
     embedder: &Embedder,
     docs: &[(Document, Vec<Passage>)],
@@ -626,7 +630,7 @@ fn copy_tree(from: &Path, to: &Path, link: bool) -> Result<()> {
 ///
 /// Each folder is listed once, and the same listing gives `labels` the folder's access label
 /// files (which are never documents, nor is anything named like one).
-fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, labels: &mut ingest::access::ShareLabels) -> Result<Vec<PathBuf>> {
+fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, labels: &mut ingest::labels::ShareLabels) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack: Vec<PathBuf> = Vec::new();
     for s in sources {
@@ -639,13 +643,13 @@ fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, la
         if listed.contains(&dir) {
             continue;
         }
-        let listing = match ingest::access::list_folder(&dir) {
+        let listing = match ingest::labels::list_folder(&dir) {
             Ok(l) => l,
             // A source given as a single file rather than a folder: its sidecar sits in the
             // parent folder, which is read for labels only (left unread, the file is withheld).
             Err(_) if dir.is_file() => {
                 if let Some(parent) = dir.parent().filter(|p| !labels.has_folder(p)) {
-                    if let Ok(l) = ingest::access::list_folder(parent) {
+                    if let Ok(l) = ingest::labels::list_folder(parent) {
                         labels.add_folder(parent, &l.entries, &l.documents, false);
                     }
                 }
@@ -669,7 +673,7 @@ fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, la
 
 /// Reports the sidecars that label no document: a label that reaches nothing is a mistake
 /// (usually a name that differs from its document's), and it must not go unnoticed.
-fn report_orphan_labels(labels: &ingest::access::ShareLabels, report: &mut RunReport) {
+fn report_orphan_labels(labels: &ingest::labels::ShareLabels, report: &mut RunReport) {
     for orphan in labels.orphans() {
         let path = orphan.path.to_string_lossy().to_string();
         tracing::error!(path = %path, "{}", orphan.reason);
@@ -707,7 +711,7 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
         .map(|s| fs::canonicalize(s).map_err(|e| Error::io(format!("source folder {}", s.display()), e)))
         .collect::<Result<_>>()?;
     let mut unlistable = Vec::new();
-    let mut labels = ingest::access::ShareLabels::default();
+    let mut labels = ingest::labels::ShareLabels::default();
     let files = walk(&roots, &mut unlistable, &mut labels)?;
     report_orphan_labels(&labels, &mut report);
     let (found, unreadable) = scan(config, &roots, &files, &labels, &mut report);
@@ -829,7 +833,7 @@ fn note_withheld(report: &mut RunReport, path: &str, why: &str) {
 /// previous, possibly looser label in force; its documents leave the index until it is fixed);
 /// a file that cannot be read is returned among the unreadable ones with its label (its previous
 /// version stays only under the same label, see [`plan`]). Both are reported as failed.
-fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], labels: &ingest::access::ShareLabels, report: &mut RunReport) -> (Vec<ScannedFile>, HashMap<String, Access>) {
+fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], labels: &ingest::labels::ShareLabels, report: &mut RunReport) -> (Vec<ScannedFile>, HashMap<String, Access>) {
     let mut found = Vec::new();
     let mut unreadable = HashMap::new();
     for path in files {

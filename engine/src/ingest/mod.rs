@@ -11,7 +11,7 @@
 //! night's run. What happens to the documents next (ids,
 //! passages, the index) belongs to other modules.
 
-pub mod access;
+pub mod labels;
 mod html;
 mod law_xml;
 pub mod marking;
@@ -32,7 +32,7 @@ use chrono::NaiveDate;
 
 use crate::model::DocType;
 
-pub use access::resolve_access;
+pub use labels::resolve_access;
 pub use worker::extract_isolated;
 
 pub(crate) use meta::guess as guess_meta;
@@ -55,6 +55,12 @@ pub struct ExtractedDocument {
     /// The document's text in reading order, cut at its natural units (page, 項, heading,
     /// speech). Never empty.
     pub sections: Vec<Section>,
+}
+
+impl From<IngestError> for crate::error::Error {
+    fn from(e: IngestError) -> Self {
+        crate::error::Error::Ingest(Box::new(e))
+    }
 }
 
 impl ExtractedDocument {
@@ -248,7 +254,7 @@ fn extension(path: &Path) -> Option<String> {
 /// files (`*.access.toml`, `_access.toml`) and other files are not documents.
 pub fn is_supported(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.starts_with("~$") || name.ends_with(access::SIDECAR_SUFFIX) || name == access::RULES_FILE {
+    if name.starts_with("~$") || name.ends_with(labels::SIDECAR_SUFFIX) || name == labels::RULES_FILE {
         return false;
     }
     extension(path).is_some_and(|e| SUPPORTED.contains(&e.as_str()))

@@ -6,8 +6,11 @@
 //! one paragraph per line); [`to_shinjitai`] folds 旧字体/異体字 to 新字体 for the analysers only
 //! (stored text keeps the original glyphs); [`wareki`] parses 和暦 and 西暦 dates and kanji
 //! numerals; [`looks_like_heading`] recognises the numbered headings of notices. Everything here is
-//! a pure function of its input: no I/O, no panics, no state.
+//! a pure function of its input: no I/O, no panics, no state — except [`analysis`], the tokenisers
+//! both the keyword index and the answerer cut text with (lindera IPADIC and character bigrams),
+//! which load their dictionary once.
 
+pub mod analysis;
 pub mod normalize;
 pub mod variants;
 pub mod wareki;

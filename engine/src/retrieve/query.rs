@@ -1,5 +1,5 @@
 //! Query normalisation for Japanese administrative language: 和暦 ↔ 西暦 years and an editable
-//! synonym/abbreviation list. Width, case and 旧字体 are handled by [`crate::analysis::prepare`]
+//! synonym/abbreviation list. Width, case and 旧字体 are handled by [`crate::text::analysis::prepare`]
 //! on both the index and the query side; this module only *adds* alternative forms to the
 //! question, so an expansion can widen recall but never removes the user's own words.
 
@@ -73,7 +73,7 @@ impl QueryExpander {
 
     fn from_toml(text: &str) -> std::result::Result<QueryExpander, toml::de::Error> {
         let file: SynonymFile = toml::from_str(text)?;
-        let prepare_all = |terms: &[String]| -> Vec<String> { terms.iter().map(|t| crate::analysis::prepare(t)).collect() };
+        let prepare_all = |terms: &[String]| -> Vec<String> { terms.iter().map(|t| crate::text::analysis::prepare(t)).collect() };
         let groups = file.group.iter().map(|g| prepare_all(&g.terms)).collect();
         let plain = file.plain.iter().map(|p| (prepare_all(&p.words), prepare_all(&p.official))).collect();
         Ok(Self::with_lists(groups, plain))
@@ -95,7 +95,7 @@ impl QueryExpander {
 
     /// The question plus alternative forms, separated by spaces.
     pub fn expand(&self, question: &str) -> String {
-        let normalized = crate::analysis::prepare(question);
+        let normalized = crate::text::analysis::prepare(question);
         let mut extra: Vec<String> = Vec::new();
         for cap in self.era_year.captures_iter(&normalized) {
             let n = if &cap[2] == "元" { Some(1) } else { cap[2].parse::<u32>().ok() };

@@ -8,13 +8,13 @@
 
 use chrono::NaiveDate;
 
-use crate::answer::{Answer, Answerer};
+use crate::answer::extract::{Answer, Answerer};
 use crate::error::Result;
-use crate::generate::{Generator, GeneratorReport};
+use crate::answer::generate::{Generator, GeneratorReport};
 use crate::index::Generation;
 use crate::model::{Document, Filter, Passage};
-use crate::search::{Mode, Retriever};
-use crate::validity::InForce;
+use crate::retrieve::search::{Mode, Retriever};
+use crate::govern::validity::InForce;
 
 /// Passages retrieved for an answer (the answerer reads the best of them).
 pub const PASSAGES_RETRIEVED: usize = 10;
@@ -29,10 +29,10 @@ pub struct Asked {
     /// The cited passages in citation order, each with its document and whether it is in force.
     pub cited: Vec<(Passage, Option<Document>, InForce)>,
     /// The passages the answerer read, in reading order (for evaluation: was the answer there?).
-    pub read: Vec<crate::search::PassageHit>,
+    pub read: Vec<crate::retrieve::search::PassageHit>,
 }
 
-/// The passages the answerer reads: the best [`crate::answer::PASSAGES_READ`], then the
+/// The passages the answerer reads: the best [`crate::answer::extract::PASSAGES_READ`], then the
 /// passages just before and after each of the best [`NEIGHBOURS_OF`] in their document. The
 /// retriever often finds the right 条 but ranks a neighbouring 項 (or the next paragraph of a
 /// circular) first; reading the neighbours lets the answer quote the 項 that holds it. A neighbour
@@ -41,8 +41,8 @@ pub struct Asked {
 ///
 /// Returns the passages (the read ones first, then the rest of the retrieved ones) and how many
 /// of them the answerer reads.
-fn with_neighbours(gen: &Generation, hits: Vec<crate::search::PassageHit>, filter: &Filter) -> Result<(Vec<crate::search::PassageHit>, usize)> {
-    let read = crate::answer::PASSAGES_READ.min(hits.len());
+fn with_neighbours(gen: &Generation, hits: Vec<crate::retrieve::search::PassageHit>, filter: &Filter) -> Result<(Vec<crate::retrieve::search::PassageHit>, usize)> {
+    let read = crate::answer::extract::PASSAGES_READ.min(hits.len());
     let mut wanted: Vec<String> = Vec::new();
     for hit in hits.iter().take(NEIGHBOURS_OF) {
         let p = &hit.passage;
@@ -53,18 +53,18 @@ fn with_neighbours(gen: &Generation, hits: Vec<crate::search::PassageHit>, filte
             }
         }
     }
-    let article = |p: &Passage| p.anchor.as_deref().and_then(|a| crate::query::article_refs(a).pop()).map(|r| (r.article, r.branch));
+    let article = |p: &Passage| p.anchor.as_deref().and_then(|a| crate::retrieve::query::article_refs(a).pop()).map(|r| (r.article, r.branch));
     let mut found = gen.keyword.passages(&wanted, filter)?;
     found.sort_by_key(|p| wanted.iter().position(|w| *w == p.id));
-    let mut out: Vec<crate::search::PassageHit> = hits[..read].to_vec();
+    let mut out: Vec<crate::retrieve::search::PassageHit> = hits[..read].to_vec();
     for p in found {
         let Some(origin) = hits.iter().take(NEIGHBOURS_OF).find(|h| h.passage.doc_id == p.doc_id && h.passage.ordinal.abs_diff(p.ordinal) == 1) else { continue };
         if article(&origin.passage).is_some() && article(&origin.passage) != article(&p) {
             continue;
         }
-        out.push(crate::search::PassageHit { passage: p, score: origin.score, keyword_rank: None, vector_rank: None, snippet: String::new() });
+        out.push(crate::retrieve::search::PassageHit { passage: p, score: origin.score, keyword_rank: None, vector_rank: None, snippet: String::new() });
     }
-    let reading = out.len().min(crate::answer::MAX_PASSAGES_READ);
+    let reading = out.len().min(crate::answer::extract::MAX_PASSAGES_READ);
     // The rest of the retrieved passages stay behind, for the generator and the citations.
     out.extend(hits.into_iter().skip(read));
     Ok((out, reading))
@@ -82,7 +82,7 @@ impl Asker<'_> {
     pub fn ask(&self, gen: &Generation, question: &str, filter: &Filter, as_of: NaiveDate, all_versions: bool) -> Result<Asked> {
         let mut hits = self.retriever.passages(gen, question, filter, Mode::Hybrid, PASSAGES_RETRIEVED)?;
         if !all_versions {
-            hits = crate::search::passages_in_force(gen, hits, as_of, filter);
+            hits = crate::retrieve::search::passages_in_force(gen, hits, as_of, filter);
         }
         let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
         let (hits, reading) = with_neighbours(gen, hits, filter)?;

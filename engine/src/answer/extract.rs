@@ -13,15 +13,15 @@
 use regex::Regex;
 use serde::Serialize;
 
-use crate::analysis::{prepare, Analyzers};
-use crate::embed::{cosine, Embedder};
+use crate::text::analysis::{prepare, Analyzers};
+use crate::index::embed::{cosine, Embedder};
 use crate::error::Result;
-use crate::search::PassageHit;
+use crate::retrieve::search::PassageHit;
 
 /// Passages the answerer ranks first: it reads these (and the rank bonus favours them).
 pub const PASSAGES_READ: usize = 5;
 /// Passages the answerer reads at most: the best [`PASSAGES_READ`] and the neighbours
-/// [`crate::ask`] adds after them.
+/// [`crate::answer::ask`] adds after them.
 pub const MAX_PASSAGES_READ: usize = PASSAGES_READ + 6;
 /// Weights of a sentence's score (they sum to 1): embedding similarity to the question, share
 /// of the question's content words, answer-type cue, and the rank of its passage. Chosen with
@@ -55,12 +55,9 @@ const DECISION_ALONE_WEIGHT: f32 = 0.5;
 const SUPPORT_MARGIN: f32 = 0.12;
 /// Most sentences in an answer.
 pub const MAX_SENTENCES: usize = 3;
-/// Default abstention threshold on the decision score (`answer.threshold`). Chosen as the lowest
-/// threshold at which every calibration set abstains on at least 80 % of its unanswerable
-/// questions (README, "Grounded answers"): the officials' questions over the shared corpus
-/// (`eval/corpus-qa/dev.jsonl`: 83–88 % abstained over four runs, answer span found for 65 % of
-/// the answerable; at 0.73, 79–83 %) and JSQuAD (87 %).
-pub const DEFAULT_THRESHOLD: f32 = 0.735;
+/// Default abstention threshold (`answer.threshold`); configuration owns it and says how it was
+/// chosen.
+pub use crate::config::DEFAULT_THRESHOLD;
 
 /// The Japanese message of an abstention.
 pub const ABSTAIN_MESSAGE: &str = "検索された文書からは、この質問に確実に答えられる記述が見つかりませんでした。関連する文書を確認してください。";
@@ -554,7 +551,7 @@ pub fn is_heading_line(line: &str, title: Option<&str>, anchor: Option<&str>) ->
 fn is_article_caption(line: &str, anchor: Option<&str>) -> bool {
     let line = line.trim();
     let enclosed = (line.starts_with('（') && line.ends_with('）')) || (line.starts_with('(') && line.ends_with(')'));
-    enclosed && !line.contains('。') && anchor.is_some_and(|a| !crate::query::article_refs(a).is_empty())
+    enclosed && !line.contains('。') && anchor.is_some_and(|a| !crate::retrieve::query::article_refs(a).is_empty())
 }
 
 fn near_duplicate(a: &str, b: &str) -> bool {

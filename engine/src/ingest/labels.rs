@@ -195,7 +195,7 @@ fn read_rule(path: &Path) -> Result<Rule, LabelError> {
             // would mean "everyone" on the keyword side and "nobody" on the vector side.
             if groups
                 .iter()
-                .any(|g| g.trim() == crate::keyword::OPEN_GROUP)
+                .any(|g| g.trim() == crate::model::OPEN_GROUP)
             {
                 return Err(err("groups contains \"*\", which is reserved: leave groups out to open a document to every group".into()));
             }

@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzers;
+use crate::text::analysis::Analyzers;
 use crate::config::{Fusion, SearchConfig};
-use crate::embed::Embedder;
+use crate::index::embed::Embedder;
 use crate::error::Result;
 use crate::index::Generation;
-use crate::keyword::{KeywordHit, PreparedQuery};
+use crate::index::keyword::{KeywordHit, PreparedQuery};
 use crate::model::{Document, Filter, Passage};
-use crate::vector::{VectorFilter, VectorHit};
+use crate::index::vector::{VectorFilter, VectorHit};
 
 /// Which sides to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -68,7 +68,7 @@ pub struct Retriever<'a> {
     pub analyzers: &'a Analyzers,
     pub embedder: &'a Embedder,
     pub config: &'a SearchConfig,
-    pub expander: &'a crate::query::QueryExpander,
+    pub expander: &'a crate::retrieve::query::QueryExpander,
     /// Whose entries of the embedder's cache the query uses: the caller's name in the service
     /// (so that no caller can time another's questions), `""` in tools.
     pub cache_scope: &'a str,
@@ -106,7 +106,7 @@ impl Retriever<'_> {
         let query = self.prepare(question);
         let (keyword, vector) = self.sides(gen, &query, filter, mode, self.config.candidates.max(limit))?;
         let mut ranked = fuse(self.config, &keyword, &vector);
-        let cited = crate::query::article_refs(question);
+        let cited = crate::retrieve::query::article_refs(question);
         let mut passages: HashMap<String, Passage> = if cited.is_empty() {
             ranked.truncate(limit);
             let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
@@ -229,13 +229,13 @@ pub fn group_by_document(gen: &Generation, hits: Vec<PassageHit>, per_doc: usize
         .collect()
 }
 
-/// Orders documents as they stand on `as_of` (see [`crate::validity::prefer_in_force`]): a
+/// Orders documents as they stand on `as_of` (see [`crate::govern::validity::prefer_in_force`]): a
 /// superseded document's successor moves up to just above it. Only documents `filter` lets the
 /// caller see can make another one superseded.
 pub fn prefer_in_force(gen: &Generation, hits: Vec<DocumentHit>, as_of: NaiveDate, filter: &Filter) -> Vec<DocumentHit> {
     let status = |id: &str| gen.documents.get(id).map(|d| gen.status(d, as_of, filter));
     let mut ranked: Vec<(String, f32)> = hits.iter().map(|h| (h.document.id.clone(), h.score)).collect();
-    crate::validity::prefer_in_force(&mut ranked, &status);
+    crate::govern::validity::prefer_in_force(&mut ranked, &status);
     let mut by_id: HashMap<String, DocumentHit> = hits.into_iter().map(|h| (h.document.id.clone(), h)).collect();
     ranked.into_iter().filter_map(|(id, _)| by_id.remove(&id)).collect()
 }
@@ -244,7 +244,7 @@ pub fn prefer_in_force(gen: &Generation, hits: Vec<DocumentHit>, as_of: NaiveDat
 /// first, then those not yet in force; passages of superseded documents only when nothing else
 /// was found (their citations are labelled 廃止済み).
 pub fn passages_in_force(gen: &Generation, hits: Vec<PassageHit>, as_of: NaiveDate, filter: &Filter) -> Vec<PassageHit> {
-    use crate::validity::InForce;
+    use crate::govern::validity::InForce;
     let state = |h: &PassageHit| gen.documents.get(&h.passage.doc_id).map_or(InForce::InForce, |d| gen.status(d, as_of, filter).state);
     let (mut current, mut future, mut superseded) = (Vec::new(), Vec::new(), Vec::new());
     for h in hits {
@@ -296,7 +296,7 @@ fn is_kanji(c: char) -> bool {
 /// character to one character, so positions carry over to the stored text.
 pub fn snippet(text: &str, terms: &[String], width: usize) -> String {
     let original: Vec<char> = text.chars().collect();
-    let prepared: Vec<char> = crate::analysis::prepare(text).chars().collect();
+    let prepared: Vec<char> = crate::text::analysis::prepare(text).chars().collect();
     let haystack = if prepared.len() == original.len() { prepared } else { text.to_lowercase().chars().collect() };
     let mut marked = vec![false; original.len()];
     if haystack.len() == original.len() {

@@ -983,7 +983,7 @@ mod tests {
     use std::process::{Command, Stdio};
 
     use super::*;
-    use crate::vector::EmbeddedStore;
+    use crate::index::vector::EmbeddedStore;
 
     fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
@@ -1032,7 +1032,7 @@ mod tests {
             let store = ok(EmbeddedStore::open_or_create(dir.path()));
             let remaining = ok(run_conformance(&store));
             let stats = ok(store.stats());
-            for (field, _) in crate::vector::INDEXED_FIELDS {
+            for (field, _) in crate::index::vector::INDEXED_FIELDS {
                 assert!(
                     stats.indexed_fields.iter().any(|f| f == field),
                     "no payload index on {field}: {stats:?}"
@@ -1043,7 +1043,7 @@ mod tests {
         };
         // Reopen from disk (clean shutdown: nothing to replay) and check everything again.
         let store = ok(EmbeddedStore::open_existing(dir.path()));
-        assert_eq!(store.recovery(), &crate::vector::edge::Recovery::default());
+        assert_eq!(store.recovery(), &crate::index::vector::edge::Recovery::default());
         ok(check_contents(&store, &remaining));
         // Writes after reopening work and survive another reopen without an explicit flush.
         let extra = passage(
@@ -1227,7 +1227,7 @@ mod tests {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
             let collection = format!("shirabe_conformance_{}_{nanos}", std::process::id());
-            let store = ok(crate::vector::ServerStore::connect(
+            let store = ok(crate::index::vector::ServerStore::connect(
                 &url,
                 &collection,
                 api_key,
@@ -1267,7 +1267,7 @@ mod tests {
         #[cfg(feature = "qdrant-server")]
         {
             let collection = format!("shirabe_measure_{}", std::process::id());
-            let store = ok(crate::vector::ServerStore::connect(
+            let store = ok(crate::index::vector::ServerStore::connect(
                 &url,
                 &collection,
                 std::env::var("QDRANT_API_KEY").ok(),
@@ -1289,9 +1289,9 @@ mod tests {
     /// The collection layout for the server tests: `QDRANT_SHARDS` and `QDRANT_REPLICATION`
     /// (default 1 each), so the suite runs on a cluster laid out as production would be.
     #[cfg(feature = "qdrant-server")]
-    fn layout_from_env() -> crate::vector::CollectionLayout {
+    fn layout_from_env() -> crate::index::vector::CollectionLayout {
         let get = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-        crate::vector::CollectionLayout { shards: get("QDRANT_SHARDS"), replication: get("QDRANT_REPLICATION") }
+        crate::index::vector::CollectionLayout { shards: get("QDRANT_SHARDS"), replication: get("QDRANT_REPLICATION") }
     }
 
     fn dir_size(path: &Path) -> u64 {

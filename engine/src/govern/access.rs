@@ -115,7 +115,7 @@ impl Users {
             if !(1..=3).contains(&u.clearance) {
                 return Err(format!("user {}: clearance must be 1, 2 or 3", u.name));
             }
-            if u.groups.iter().any(|g| g.trim().is_empty() || g == crate::keyword::OPEN_GROUP) {
+            if u.groups.iter().any(|g| g.trim().is_empty() || g == crate::model::OPEN_GROUP) {
                 return Err(format!("user {}: a group name is empty or \"*\" (reserved for documents open to every group)", u.name));
             }
             let caller = Caller { name: u.name.clone(), clearance: u.clearance, groups: u.groups, roles: u.roles };

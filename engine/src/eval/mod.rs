@@ -16,15 +16,15 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzers;
+use crate::text::analysis::Analyzers;
 use crate::config::Config;
-use crate::embed::Embedder;
+use crate::index::embed::Embedder;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::index::{Generation, GenerationBuilder, IndexDir, State};
 use crate::ingest::{ExtractedDocument, Section};
 use crate::model::{Access, DocType, Document, Filter};
-use crate::search::Mode;
+use crate::retrieve::search::Mode;
 
 /// Cut-off of every metric.
 pub const K: usize = 10;
@@ -190,7 +190,7 @@ pub fn evaluate(engine: &Engine, opts: &EvalOptions<'_>) -> Result<Vec<EvalResul
                 hits.into_iter().map(|h| (h.passage.doc_id, h.score)).filter(|(d, _)| seen.insert(d.clone())).collect();
             if let Some(as_of) = opts.as_of {
                 let status = |id: &str| gen.documents.get(id).map(|d| gen.relations.status(&gen.documents, d, as_of, &|_| true));
-                crate::validity::prefer_in_force(&mut ranked, &status);
+                crate::govern::validity::prefer_in_force(&mut ranked, &status);
             }
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             let ranking: Vec<String> = ranked.into_iter().map(|(d, _)| d).take(K).collect();
@@ -357,7 +357,7 @@ pub fn evaluate_answers(
             n_unans += 1;
         }
         let hits = retriever.passages(&gen, &q.text, &Filter::unrestricted(), Mode::Hybrid, 10)?;
-        let answer = answerer.answer_titled(&q.text, &hits[..hits.len().min(crate::answer::PASSAGES_READ)], &title_of)?;
+        let answer = answerer.answer_titled(&q.text, &hits[..hits.len().min(crate::answer::extract::PASSAGES_READ)], &title_of)?;
         let sentences = answer.sentences.iter().map(|s| s.text.clone()).collect();
         let answers = q.answers.iter().map(|a| crate::text::normalize::normalize(a)).collect();
         outcomes.push((answerable, answer.best_score, sentences, answers));

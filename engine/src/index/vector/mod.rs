@@ -165,6 +165,12 @@ pub enum VectorError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ForPassage(pub Option<String>);
 
+impl From<VectorError> for crate::error::Error {
+    fn from(e: VectorError) -> Self {
+        crate::error::Error::Vector(Box::new(e))
+    }
+}
+
 impl fmt::Display for ForPassage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {

@@ -27,13 +27,11 @@ use tantivy::schema::{
 };
 use tantivy::{DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term, TERMINATED};
 
-use crate::analysis::{self, Analyzers};
+use crate::text::analysis::{self, Analyzers};
 use crate::error::{Error, Result};
 use crate::model::{Document, Filter, Passage};
 
-/// Group value stored for passages without a group restriction, so that the access rule
-/// "groups intersect, or there are none" is one term-set query.
-pub const OPEN_GROUP: &str = "*";
+pub use crate::model::OPEN_GROUP;
 
 /// Field boosts of the keyword query. Measured with `shirabe eval` (see the README). The title
 /// fields weigh as much as the body: an FAQ's title is the question residents ask, and a law

@@ -1,0 +1,11 @@
+//! Answers: from retrieved passages to cited sentences, or an abstention.
+//!
+//! [`extract`] is the extractive answerer: it scores the sentences of the passages it reads and
+//! quotes the best ones verbatim, or abstains below the threshold. [`generate`] is the optional
+//! local generator, whose every sentence is checked against the passages it cites. [`ask`] is the
+//! one path from a question to an answer (retrieval, the rule in force, neighbouring 項, the
+//! answerer, the generator, the citations) that the API and the evaluation harness share.
+
+pub mod ask;
+pub mod extract;
+pub mod generate;
