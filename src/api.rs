@@ -24,15 +24,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::govern::access::{Caller, Credentials, Users};
 use crate::answer::extract::{AnswerSentence, ABSTAIN_MESSAGE};
-use crate::govern::audit::{AuditLog, Event, Record};
 use crate::engine::Engine;
-use crate::index::{Generation, IndexDir};
+use crate::govern::access::{Caller, Credentials, Users};
+use crate::govern::audit::{AuditLog, Event, Record};
+use crate::govern::validity::InForce;
 use crate::index::keyword::days;
+use crate::index::{Generation, IndexDir};
 use crate::model::{DocType, Document, Filter};
 use crate::retrieve::search::Mode;
-use crate::govern::validity::InForce;
 
 /// Longest accepted question, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use shirabe::text::analysis::Analyzers;
 use shirabe::config::Config;
-use shirabe::index::embed::Embedder;
 use shirabe::engine::Engine;
+use shirabe::index::embed::Embedder;
 use shirabe::retrieve::query::QueryExpander;
 use shirabe::retrieve::search::Mode;
+use shirabe::text::analysis::Analyzers;
 
 const CONFIG_HELP: &str = "\
 Configuration: one TOML file (--config, $SHIRABE_CONFIG, or ./shirabe.toml) with environment

@@ -80,8 +80,8 @@ fn a_shared_collection_keeps_removed_documents_until_publish() {
         eprintln!("SKIPPED a_shared_collection_keeps_removed_documents_until_publish: QDRANT_URL not set");
         return;
     };
-    use shirabe::index::{Generation, GenerationBuilder, IndexDir};
     use shirabe::index::vector::{CollectionLayout, ServerStore, VectorStore};
+    use shirabe::index::{Generation, GenerationBuilder, IndexDir};
     let tmp = tempfile::tempdir().expect("tempdir");
     let share = tmp.path().join("share");
     std::fs::create_dir_all(&share).expect("mkdir");

@@ -26,12 +26,12 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shirabe_engine::text::analysis::Analyzers;
 use shirabe_engine::config::Config;
+use shirabe_engine::eval::EvalDoc;
 use shirabe_engine::index::embed::{Embedder, DIM};
 use shirabe_engine::index::{embedding_text, Generation, GenerationBuilder, IndexDir, State};
-use shirabe_engine::eval::EvalDoc;
 use shirabe_engine::model::{Document, Passage};
+use shirabe_engine::text::analysis::Analyzers;
 
 use rand::SeedableRng;
 use rand_distr::Distribution;

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use serde_json::json;
-use shirabe_engine::engine::Engine;
 use shirabe_engine::config::Config;
+use shirabe_engine::engine::Engine;
 use shirabe_engine::index::embed::Embedder;
 use shirabe_engine::model::Filter;
 use shirabe_engine::retrieve::query::QueryExpander;

@@ -14,17 +14,17 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::text::analysis::Analyzers;
-use crate::answer::extract::Answerer;
 use crate::answer::ask::{Asked, Asker};
-use crate::config::Config;
-use crate::index::embed::Embedder;
-use crate::error::Result;
+use crate::answer::extract::Answerer;
 use crate::answer::generate::Generator;
+use crate::config::Config;
+use crate::error::Result;
 use crate::index::Generation;
+use crate::index::embed::Embedder;
 use crate::model::{Document, Filter, Passage};
 use crate::retrieve::query::QueryExpander;
 use crate::retrieve::search::{DocumentHit, Mode, Retriever};
+use crate::text::analysis::Analyzers;
 
 /// Passages shown per document in search results.
 pub const PASSAGES_PER_DOCUMENT: usize = 3;

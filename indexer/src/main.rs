@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use shirabe_engine::text::analysis::Analyzers;
 use shirabe_engine::config::Config;
 use shirabe_engine::index::embed::Embedder;
 use shirabe_engine::index::{run_locked, RunLock, RunOptions, RunReport};
+use shirabe_engine::text::analysis::Analyzers;
 
 mod metrics;
 

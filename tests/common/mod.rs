@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use shirabe::text::analysis::Analyzers;
 use shirabe::config::Config;
 use shirabe::index::embed::Embedder;
+use shirabe::text::analysis::Analyzers;
 
 /// The repository root.
 pub fn repo() -> PathBuf {

@@ -9,12 +9,12 @@
 use chrono::NaiveDate;
 
 use crate::answer::extract::{Answer, Answerer};
-use crate::error::Result;
 use crate::answer::generate::{Generator, GeneratorReport};
+use crate::error::Result;
+use crate::govern::validity::InForce;
 use crate::index::Generation;
 use crate::model::{Document, Filter, Passage};
 use crate::retrieve::search::{Mode, Retriever};
-use crate::govern::validity::InForce;
 
 /// Passages retrieved for an answer (the answerer reads the best of them).
 pub const PASSAGES_RETRIEVED: usize = 10;

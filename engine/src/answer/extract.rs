@@ -13,10 +13,10 @@
 use regex::Regex;
 use serde::Serialize;
 
-use crate::text::analysis::{prepare, Analyzers};
-use crate::index::embed::{cosine, Embedder};
 use crate::error::Result;
+use crate::index::embed::{cosine, Embedder};
 use crate::retrieve::search::PassageHit;
+use crate::text::analysis::{prepare, Analyzers};
 
 /// Passages the answerer ranks first: it reads these (and the rank bonus favours them).
 pub const PASSAGES_READ: usize = 5;

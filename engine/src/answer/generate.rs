@@ -40,10 +40,10 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::text::analysis::prepare;
 use crate::answer::extract::{sentences, Answer, AnswerSentence, PASSAGES_READ};
 use crate::config::AnswerConfig;
 use crate::retrieve::search::PassageHit;
+use crate::text::analysis::prepare;
 
 /// Length of the verbatim runs that must cover every content character (see the module docs).
 pub const WINDOW: usize = 3;

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::answer::ask::{Asked, Asker};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Filter;
-use crate::engine::Engine;
 
 /// One question of the file.
 #[derive(Debug, Clone, Deserialize)]

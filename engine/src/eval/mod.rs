@@ -16,15 +16,15 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::analysis::Analyzers;
 use crate::config::Config;
-use crate::index::embed::Embedder;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::index::embed::Embedder;
 use crate::index::{Generation, GenerationBuilder, IndexDir, State};
 use crate::ingest::{ExtractedDocument, Section};
 use crate::model::{Access, DocType, Document, Filter};
 use crate::retrieve::search::Mode;
+use crate::text::analysis::Analyzers;
 
 /// Cut-off of every metric.
 pub const K: usize = 10;

@@ -18,14 +18,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{copy_tree, failpoint, open_vectors, payload, sync_dir, write_documents_timed, IndexDir, State, WriteTimes, STATE};
-use crate::text::analysis::Analyzers;
+use super::generation::{copy_tree, failpoint, open_vectors, sync_dir, IndexDir, State, STATE};
+use super::write::{payload, write_documents_timed, WriteTimes};
 use crate::config::Config;
-use crate::index::embed::Embedder;
 use crate::error::{Error, Result};
+use crate::index::embed::Embedder;
 use crate::index::keyword::{KeywordIndex, KeywordWriter};
-use crate::model::{Document, Passage};
 use crate::index::vector::{VectorPoint, VectorStore};
+use crate::model::{Document, Passage};
+use crate::text::analysis::Analyzers;
 
 /// A generation being built; see the module documentation.
 pub struct GenerationBuilder {

@@ -27,9 +27,9 @@ use tantivy::schema::{
 };
 use tantivy::{DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term, TERMINATED};
 
-use crate::text::analysis::{self, Analyzers};
 use crate::error::{Error, Result};
 use crate::model::{Document, Filter, Passage};
+use crate::text::analysis::{self, Analyzers};
 
 pub use crate::model::OPEN_GROUP;
 

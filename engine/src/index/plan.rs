@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::State;
+use super::generation::State;
 use crate::model::Access;
 
 /// A source file found by the walk, hashed and with its access label.

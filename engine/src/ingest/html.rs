@@ -6,7 +6,7 @@
 
 use scraper::{ElementRef, Html, Node, Selector};
 
-use super::ExtractedDocument;
+use super::document::ExtractedDocument;
 use crate::text::normalize;
 
 /// Elements that never hold the page's own text.

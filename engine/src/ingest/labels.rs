@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 
-use super::IngestError;
+use super::document::IngestError;
 use crate::model::Access;
 
 /// Suffix of a per-file rule: `報告書.pdf.access.toml`.
@@ -501,7 +501,7 @@ pub fn list_folder(dir: &Path) -> std::io::Result<FolderListing> {
         let (path, ty) = (entry.path(), entry.file_type()?);
         if ty.is_dir() {
             listing.folders.push(path.clone());
-        } else if ty.is_file() && !is_label_name(&name) && super::is_supported(&path) {
+        } else if ty.is_file() && !is_label_name(&name) && is_supported(&path) {
             listing.documents.push(path.clone());
         }
         listing.entries.push((path, ty));
@@ -532,6 +532,23 @@ pub fn resolve_access(root: &Path, file: &Path, default: &Access) -> Result<Acce
         labels.add_folder(dir, &listing.entries, &listing.documents, false);
     }
     labels.resolve(root, &file, default)
+}
+
+/// File extensions [`super::extract`] accepts.
+const SUPPORTED: &[&str] = &["pdf", "xml", "html", "htm", "md", "txt", "jsonl"];
+
+pub(super) fn extension(path: &Path) -> Option<String> {
+    path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
+}
+
+/// Whether `path` names a file that [`super::extract`] handles, judged by its extension. Access rule
+/// files (`*.access.toml`, `_access.toml`) and other files are not documents.
+pub fn is_supported(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.starts_with("~$") || name.ends_with(SIDECAR_SUFFIX) || name == RULES_FILE {
+        return false;
+    }
+    extension(path).is_some_and(|e| SUPPORTED.contains(&e.as_str()))
 }
 
 #[cfg(test)]

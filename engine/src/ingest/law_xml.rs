@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{meta, ExtractedDocument, IngestError, Section};
+use super::document::{ExtractedDocument, IngestError, Section};
+use super::meta;
 use crate::model::DocType;
 use crate::text::{era_year_to_western, normalize};
 

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
 
-use super::ExtractedDocument;
+use super::document::ExtractedDocument;
 
 /// A marking found in a document's opening text.
 #[derive(Debug, Clone, PartialEq, Eq)]

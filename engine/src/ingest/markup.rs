@@ -5,7 +5,8 @@
 //! breadcrumb lists are dropped and link syntax is reduced to its text. Plain text has no
 //! markup, so sections start at the numbered headings of Japanese notices (第１, １．, 記).
 
-use super::{meta, ExtractedDocument, Section};
+use super::document::{ExtractedDocument, Section};
+use super::meta;
 use crate::text::normalize;
 
 /// Replaces `[text](url)` by `text`, drops images `![alt](src)`, `<br>` tags and emphasis

@@ -13,7 +13,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::{ExtractedDocument, IngestError, Section};
+use super::document::{ExtractedDocument, IngestError, Section};
 use crate::model::DocType;
 use crate::text::{normalize, parse_date};
 

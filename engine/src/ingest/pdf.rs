@@ -17,8 +17,9 @@ use std::sync::{mpsc, Arc, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::document::{ExtractOptions, ExtractedDocument, IngestError, Section};
+use super::meta;
 use super::process::{self, RunError};
-use super::{meta, ExtractOptions, ExtractedDocument, IngestError, Section};
 use crate::text::normalize::{self, is_cjk};
 
 /// A page with fewer non-space characters than this is treated as having no text layer.

@@ -7,7 +7,7 @@
 //!
 //! - asks the kernel to kill it when the indexer dies (`PR_SET_DEATHSIG`), so `kill -9` of a run
 //!   leaves no worker behind, and exits by itself shortly after the per-file time limit;
-//! - runs [`super::extract_capped`] and writes the documents (text capped at
+//! - runs [`extract_capped`] and writes the documents (text capped at
 //!   `indexer.max_document_chars`), or the error, as JSON to stdout.
 //!
 //! The parent watches the resident memory of the child and of the tools it starts (pdftotext,
@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::document::{ExtractOptions, Extraction, IngestError};
+use super::extract::extract_capped;
 use super::process::{self, RunError};
-use super::{ExtractOptions, Extraction, IngestError};
 
 /// The hidden first argument that turns a binary into an extraction worker.
 pub const WORKER_ARG: &str = "__shirabe-extract-worker";
@@ -92,7 +93,7 @@ fn work(job: Job) -> i32 {
         max_memory_mib: job.max_memory_mib,
         max_chars: job.max_chars,
     };
-    let outcome = match super::extract_capped(&job.path, &opts) {
+    let outcome = match extract_capped(&job.path, &opts) {
         Ok(extraction) => Outcome::Documents(extraction),
         Err(e) => Outcome::Failed { memory: matches!(e, IngestError::MemoryLimit { .. }), message: e.to_string() },
     };

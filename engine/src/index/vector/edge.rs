@@ -34,7 +34,7 @@ use qdrant_edge::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{
+use super::store::{
     field, point_uuid_bytes, prepare_points, search_needed, IndexKind,
     PassagePayload, VectorError, VectorFilter, VectorHit, VectorPoint, VectorStore, DIM,
     INDEXED_FIELDS,

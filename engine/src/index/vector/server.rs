@@ -26,7 +26,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
-use super::{
+use super::store::{
     field, point_uuid_string, prepare_points, search_needed, IndexKind,
     VectorError, VectorFilter, VectorHit, VectorPoint, VectorStore, CONFIG_KEY_QDRANT_COLLECTION,
     CONFIG_KEY_QDRANT_URL, DIM, INDEXED_FIELDS,
@@ -681,7 +681,7 @@ mod tests {
         let store = ServerStore::connect(&format!("{DEAD},{url}"), &collection, None, CollectionLayout::default())
             .expect("the live node answers");
         let point = VectorPoint {
-            payload: super::super::PassagePayload {
+            payload: super::super::store::PassagePayload {
                 passage_id: "d1-0".into(),
                 doc_id: "d1".into(),
                 doc_type: "通知".into(),
