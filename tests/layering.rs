@@ -71,7 +71,7 @@ use module_graph::{read_crate, Graph};
 const ENGINE_STAGES: &[&str] = &["model", "config", "error", "text", "ingest", "govern", "index", "retrieve", "answer", "engine", "eval"];
 
 /// The service's layers, bottom first (a file belongs to the longest prefix that names it).
-const SERVICE_LAYERS: &[&str] = &["metrics", "api::limits", "api::error", "api::state", "api::auth", "api::routes", "api"];
+const SERVICE_LAYERS: &[&str] = &["metrics", "api::limits", "api::page", "api::error", "api::state", "api::auth", "api::routes", "api"];
 
 /// The position of a file's module in `layers` (longest matching prefix); `None` for the crate root.
 fn layer_of(graph: &Graph, file: usize, layers: &[&str]) -> Option<usize> {
@@ -124,13 +124,14 @@ fn the_module_reader_sees_imports_and_circles() {
     std::fs::write(src.join("a/mod.rs"), "mod inner;\npub use inner::Thing;\n").expect("write");
     std::fs::write(src.join("a/inner.rs"), "use crate::{b::{self, Other}};\npub struct Thing;\nfn f() { b::g(); }\n").expect("write");
     std::fs::write(src.join("b.rs"), "//! See [`crate::c::C`].\npub struct Other;\npub fn g() { let _ = \"crate::c::C\"; crate::a::Thing; }\n#[cfg(test)]\nmod tests { use crate::c::C; }\n").expect("write");
-    std::fs::write(src.join("c.rs"), "pub struct C;\nuse super::b::Other;\n").expect("write");
+    std::fs::write(src.join("c.rs"), "pub struct C;\nuse super::b::Other;\npub(in crate::a) fn h() {}\n").expect("write");
     let graph = read_crate(src);
     assert!(has_edge(&graph, "a", "a::inner"), "pub use of a child: {:?}", graph.edges);
     assert!(has_edge(&graph, "a::inner", "b"));
     assert!(has_edge(&graph, "b", "a"));
     assert!(has_edge(&graph, "c", "b"));
     assert!(!has_edge(&graph, "b", "c"), "a doc link, a string or test code counted as an import");
+    assert!(!has_edge(&graph, "c", "a"), "a visibility `pub(in crate::a)` counted as an import");
     let cycle = graph.find_cycle().expect("the circle a → a::inner → b → a was not found");
     assert!(cycle.len() == 4, "{cycle:?}");
     assert_eq!(upward_imports(&graph, &["a", "b", "c"]).len(), 1, "a::inner imports b, a layer above a");

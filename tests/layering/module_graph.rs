@@ -366,6 +366,13 @@ pub fn read_crate(root: &Path) -> Graph {
                 Tok::Ident(kw) if kw == "use" => {
                     i = use_tree(toks, i + 1, Vec::new(), &mut uses);
                 }
+                // `pub(in crate::a)` restricts visibility; it imports nothing.
+                Tok::Ident(kw) if kw == "in" && i >= 2 && toks[i - 1] == Tok::Sym('(') && toks[i - 2] == Tok::Ident("pub".into()) => {
+                    i += 1;
+                    while matches!(toks.get(i), Some(Tok::Ident(_)) | Some(Tok::PathSep)) {
+                        i += 1;
+                    }
+                }
                 Tok::Ident(first) if matches!(toks.get(i + 1), Some(Tok::PathSep)) && !matches!(toks.get(i.wrapping_sub(1)), Some(Tok::PathSep)) => {
                     let mut path = vec![first.clone()];
                     i += 1;

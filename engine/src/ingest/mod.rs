@@ -77,9 +77,9 @@ pub(crate) mod test_util {
 mod tests {
     use std::path::Path;
 
+    use super::*;
     use super::extract::MAX_TITLE_CHARS;
     use super::test_util::TempDir;
-    use super::*;
     use crate::model::DocType;
 
     #[test]

@@ -20,8 +20,8 @@ use crate::api::state::AppState;
 use crate::govern::access::Caller;
 use crate::govern::audit::Event;
 use crate::govern::validity::InForce;
-use crate::index::keyword::days;
 use crate::index::Generation;
+use crate::index::keyword::days;
 use crate::model::{DocType, Document, Filter};
 use crate::retrieve::search::Mode;
 
