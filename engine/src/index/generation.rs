@@ -18,11 +18,9 @@ use crate::index::vector::{EmbeddedStore, VectorStore};
 use crate::model::{Access, Document};
 use crate::text::analysis::Analyzers;
 
-pub(super) const CURRENT: &str = "CURRENT";
-
+const CURRENT: &str = "CURRENT";
 pub(super) const STATE: &str = "state.json";
-
-pub(super) const LOCK: &str = "indexer.lock";
+const LOCK: &str = "indexer.lock";
 
 /// What a generation knows about one source file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +156,7 @@ pub(super) fn open_vectors(gen_dir: &Path, config: &Config) -> Result<Box<dyn Ve
 }
 
 #[cfg(feature = "qdrant-server")]
-pub(super) fn open_server(config: &Config) -> Result<Box<dyn VectorStore>> {
+fn open_server(config: &Config) -> Result<Box<dyn VectorStore>> {
     let url = config.vector.qdrant_url.as_deref().ok_or_else(|| {
         Error::Index("vector.backend = \"qdrant\" needs vector.qdrant_url (or SHIRABE_VECTOR__QDRANT_URL)".into())
     })?;
@@ -174,7 +172,7 @@ pub(super) fn open_server(config: &Config) -> Result<Box<dyn VectorStore>> {
 }
 
 #[cfg(not(feature = "qdrant-server"))]
-pub(super) fn open_server(_config: &Config) -> Result<Box<dyn VectorStore>> {
+fn open_server(_config: &Config) -> Result<Box<dyn VectorStore>> {
     Err(Error::Index("this build has no Qdrant server support; rebuild with the `qdrant-server` feature".into()))
 }
 

@@ -33,7 +33,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 /// Opens a regular file for reading without following a symbolic link in its last component
 /// (a link swapped in after the walk must not bring another file's text under this file's
 /// label), and without blocking on a FIFO swapped in the same way.
-pub(super) fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
     if !file.metadata()?.is_file() {
@@ -43,7 +43,7 @@ pub(super) fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
 }
 
 /// Copies `from` to `to` while hashing it: sha256 and size of what was copied.
-pub(super) fn hash_copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<(String, u64)> {
+fn hash_copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<(String, u64)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut size = 0u64;
@@ -61,7 +61,7 @@ pub(super) fn hash_copy(from: &mut impl Read, to: &mut impl Write) -> std::io::R
 
 /// A private copy of exactly the bytes the scan hashed, named like the source file (so that
 /// sniffing by extension and the title fallback see the same name); removed on drop.
-pub(super) struct VerifiedCopy {
+struct VerifiedCopy {
     _dir: tempfile::TempDir,
     path: PathBuf,
 }
@@ -69,7 +69,7 @@ pub(super) struct VerifiedCopy {
 /// Copies a scanned file, opened without following links, into a private temporary folder and
 /// checks that the copy has the scan's hash: extraction then reads the copy, so what is indexed
 /// under the file's label is what was hashed, whatever happens to the path meanwhile.
-pub(super) fn copy_verified(p: &ScannedFile, max_bytes: u64) -> std::result::Result<VerifiedCopy, ingest::IngestError> {
+fn copy_verified(p: &ScannedFile, max_bytes: u64) -> std::result::Result<VerifiedCopy, ingest::IngestError> {
     let on_share = |source| ingest::IngestError::Io { path: p.path.clone(), source };
     let mut file = open_no_follow(&p.path).map_err(on_share)?;
     let size = file.metadata().map_err(on_share)?.len();
@@ -218,7 +218,7 @@ pub struct RunOptions<'a> {
 ///
 /// Each folder is listed once, and the same listing gives `labels` the folder's access label
 /// files (which are never documents, nor is anything named like one).
-pub(super) fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, labels: &mut ingest::labels::ShareLabels) -> Result<Vec<PathBuf>> {
+fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::Error)>, labels: &mut ingest::labels::ShareLabels) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack: Vec<PathBuf> = Vec::new();
     for s in sources {
@@ -261,7 +261,7 @@ pub(super) fn walk(sources: &[PathBuf], unlistable: &mut Vec<(PathBuf, std::io::
 
 /// Reports the sidecars that label no document: a label that reaches nothing is a mistake
 /// (usually a name that differs from its document's), and it must not go unnoticed.
-pub(super) fn report_orphan_labels(labels: &ingest::labels::ShareLabels, report: &mut RunReport) {
+fn report_orphan_labels(labels: &ingest::labels::ShareLabels, report: &mut RunReport) {
     for orphan in labels.orphans() {
         let path = orphan.path.to_string_lossy().to_string();
         tracing::error!(path = %path, "{}", orphan.reason);
@@ -270,7 +270,7 @@ pub(super) fn report_orphan_labels(labels: &ingest::labels::ShareLabels, report:
 }
 
 /// Finds which source root a file belongs to (for access rule inheritance).
-pub(super) fn root_of<'a>(roots: &'a [PathBuf], file: &'a Path) -> &'a Path {
+fn root_of<'a>(roots: &'a [PathBuf], file: &'a Path) -> &'a Path {
     roots.iter().filter(|r| file.starts_with(r)).max_by_key(|r| r.as_os_str().len()).map_or(file, |r| r.as_path())
 }
 
@@ -373,7 +373,7 @@ pub fn run_locked(config: &Config, analyzers: &Analyzers, embedder: Option<&Embe
 
 /// A document whose source file is gone but which another file still holds (an identical copy)
 /// takes that file as its source, so that its original can still be downloaded.
-pub(super) fn rehome_documents(state: &mut State) {
+fn rehome_documents(state: &mut State) {
     let mut holder: HashMap<&str, &str> = HashMap::new();
     for (path, entry) in &state.files {
         for id in &entry.doc_ids {
@@ -391,7 +391,7 @@ pub(super) fn rehome_documents(state: &mut State) {
 
 /// Reports the folders the walk could not list (each one is a failure of the run) and returns
 /// them: the plan withholds what was indexed under them, and the rest of the run goes on.
-pub(super) fn report_unlistable(unlistable: Vec<(PathBuf, std::io::Error)>, report: &mut RunReport) -> Vec<PathBuf> {
+fn report_unlistable(unlistable: Vec<(PathBuf, std::io::Error)>, report: &mut RunReport) -> Vec<PathBuf> {
     unlistable
         .into_iter()
         .map(|(dir, e)| {
@@ -405,7 +405,7 @@ pub(super) fn report_unlistable(unlistable: Vec<(PathBuf, std::io::Error)>, repo
 
 /// Lists `path` under `withheld` and says why in its entry under `failed` (adding one when the
 /// file has none yet).
-pub(super) fn note_withheld(report: &mut RunReport, path: &str, why: &str) {
+fn note_withheld(report: &mut RunReport, path: &str, why: &str) {
     report.withheld.push(FileItem { path: path.to_string() });
     match report.failed.iter_mut().find(|f| f.path == path) {
         Some(f) => {
@@ -421,7 +421,7 @@ pub(super) fn note_withheld(report: &mut RunReport, path: &str, why: &str) {
 /// previous, possibly looser label in force; its documents leave the index until it is fixed);
 /// a file that cannot be read is returned among the unreadable ones with its label (its previous
 /// version stays only under the same label, see [`plan`]). Both are reported as failed.
-pub(super) fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], labels: &ingest::labels::ShareLabels, report: &mut RunReport) -> (Vec<ScannedFile>, HashMap<String, Access>) {
+fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], labels: &ingest::labels::ShareLabels, report: &mut RunReport) -> (Vec<ScannedFile>, HashMap<String, Access>) {
     let mut found = Vec::new();
     let mut unreadable = HashMap::new();
     for path in files {
@@ -452,7 +452,7 @@ pub(super) fn scan(config: &Config, roots: &[PathBuf], files: &[PathBuf], labels
 /// its label did not change.
 /// Returns the seconds spent extracting and writing.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn index_files(
+fn index_files(
     config: &Config,
     opts: &RunOptions<'_>,
     embedder: &Embedder,
@@ -505,7 +505,7 @@ pub(super) fn index_files(
 
 /// Extracts the bytes the scan hashed (see [`copy_verified`]), in a worker when there is one.
 /// Errors name the file on the share, not the private copy.
-pub(super) fn extract_verified(p: &ScannedFile, opts: &ExtractOptions, worker: Option<&Path>) -> std::result::Result<ingest::Extraction, ingest::IngestError> {
+fn extract_verified(p: &ScannedFile, opts: &ExtractOptions, worker: Option<&Path>) -> std::result::Result<ingest::Extraction, ingest::IngestError> {
     let copy = copy_verified(p, opts.max_bytes)?;
     let extracted = match worker {
         Some(worker) => ingest::extract_isolated(&copy.path, opts, worker),
@@ -517,7 +517,7 @@ pub(super) fn extract_verified(p: &ScannedFile, opts: &ExtractOptions, worker: O
 /// A file that failed keeps its previous version only under the label that version was indexed
 /// with: after a relabel, the old text must not stay searchable under the old label (the
 /// new label usually tightens it), so its documents leave until the file can be read.
-pub(super) fn withhold_if_relabelled(p: &ScannedFile, state: &mut State, removed_docs: &mut Vec<String>, report: &mut RunReport) {
+fn withhold_if_relabelled(p: &ScannedFile, state: &mut State, removed_docs: &mut Vec<String>, report: &mut RunReport) {
     if !state.files.get(&p.key).is_some_and(|old| old.access != p.access) {
         return;
     }
@@ -530,7 +530,7 @@ pub(super) fn withhold_if_relabelled(p: &ScannedFile, state: &mut State, removed
 
 /// The label of one of a file's documents: the file's label, raised to the level of a stricter
 /// marking in the document's text (reported, since the label then disagrees with the text).
-pub(super) fn marked_access(p: &ScannedFile, doc: &ExtractedDocument, report: &mut RunReport) -> Access {
+fn marked_access(p: &ScannedFile, doc: &ExtractedDocument, report: &mut RunReport) -> Access {
     let mut access = p.access.clone();
     let Some(marking) = ingest::marking::of_document(doc) else { return access };
     if marking.level <= access.level {
@@ -547,7 +547,7 @@ pub(super) fn marked_access(p: &ScannedFile, doc: &ExtractedDocument, report: &m
 /// Its previous documents join `removed_docs` (removed at the end unless another file still holds
 /// them); a document whose identical content another path already indexed is not written again.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn write_file(
+fn write_file(
     config: &Config,
     embedder: &Embedder,
     p: &ScannedFile,
@@ -591,7 +591,7 @@ pub(super) fn write_file(
 /// The documents of an extraction that found text; otherwise the failure goes to the report
 /// (and the file's previous version, if any, stays). A cut at `indexer.max_document_chars` is
 /// reported too.
-pub(super) fn usable_documents(key: &str, extracted: std::result::Result<ingest::Extraction, ingest::IngestError>, report: &mut RunReport) -> Option<Vec<ExtractedDocument>> {
+fn usable_documents(key: &str, extracted: std::result::Result<ingest::Extraction, ingest::IngestError>, report: &mut RunReport) -> Option<Vec<ExtractedDocument>> {
     match extracted {
         Ok(x) if x.documents.iter().any(|d| d.sections.iter().any(|s| !s.text.trim().is_empty())) => {
             if let Some(cut) = x.truncated {
@@ -611,7 +611,7 @@ pub(super) fn usable_documents(key: &str, extracted: std::result::Result<ingest:
     }
 }
 
-pub(super) fn keyword_count(index_dir: &IndexDir, id: u64, analyzers: &Analyzers) -> Result<usize> {
+fn keyword_count(index_dir: &IndexDir, id: u64, analyzers: &Analyzers) -> Result<usize> {
     let k = KeywordIndex::open_or_create(&index_dir.generation_dir(id).join("keyword"), analyzers)?;
     Ok(k.num_passages() as usize)
 }

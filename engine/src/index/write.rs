@@ -162,4 +162,4 @@ pub fn write_documents_timed(
 }
 
 /// Passages embedded and written to both stores at a time.
-pub(super) const WRITE_BATCH_PASSAGES: usize = 256;
+const WRITE_BATCH_PASSAGES: usize = 256;
