@@ -102,6 +102,9 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Officials' verdicts on answers.
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
     /// Print the sha256 of a bearer token, for the users file. The token is read from standard
     /// input (one line), not from the command line, where `ps` and the shell history keep it.
     HashToken {
@@ -126,6 +129,21 @@ struct EvalSet {
     queries: PathBuf,
     #[arg(long)]
     qrels: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum FeedbackCommand {
+    /// Write the verdicts recorded in the audit log as questions for `eval-answers --questions`
+    /// (one JSON object a line; README, "Feedback grows the test set"). The audit chain is
+    /// verified first.
+    Export {
+        /// Audit directory (default: <data_dir>/audit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -284,6 +302,7 @@ fn run(cli: Cli) -> Result<()> {
                 Err(e) => bail!("audit log damaged: {e}"),
             }
         }
+        Command::Feedback(FeedbackCommand::Export { dir, out }) => export_feedback(&config, dir, out),
         Command::HashToken { token } => {
             let token = match token {
                 Some(t) => {
@@ -332,4 +351,32 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         shirabe::api::serve(state, listener).await.with_context(|| format!("serving on {addr}"))
     })
+}
+
+/// `shirabe feedback export`: the audit log's verdicts as eval-answers questions.
+fn export_feedback(config: &Config, dir: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| config.audit_dir());
+    let key = shirabe::govern::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, false)?;
+    let analyzers = Analyzers::load(&config.dict_dir())?;
+    let rows = shirabe::eval::feedback::export_log(config, &analyzers, &dir, key.as_ref())?;
+    let mut text = String::new();
+    for row in &rows {
+        text.push_str(&serde_json::to_string(row)?);
+        text.push('\n');
+    }
+    match &out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    let count = |v: shirabe::eval::feedback::Verdict| rows.iter().filter(|r| r.feedback.verdict == v).count();
+    use shirabe::eval::feedback::Verdict::{Helpful, Insufficient, Wrong};
+    eprintln!(
+        "{} judged answers exported ({} helpful, {} wrong, {} insufficient){}",
+        rows.len(),
+        count(Helpful),
+        count(Wrong),
+        count(Insufficient),
+        out.map(|p| format!(" to {}", p.display())).unwrap_or_default()
+    );
+    Ok(())
 }

@@ -105,7 +105,7 @@ fn health_and_openapi() {
     assert_eq!((status, body), (200, Value::String("ok".into())));
     let (status, spec) = get("ippan", "/openapi.json");
     assert_eq!(status, 200);
-    for path in ["/api/search", "/api/answer", "/api/documents/{id}", "/api/audit", "/metrics"] {
+    for path in ["/api/search", "/api/answer", "/api/feedback", "/api/documents/{id}", "/api/audit", "/metrics"] {
         assert!(spec["paths"].get(path).is_some(), "{path} documented");
     }
     // The GET form documents its query string as the service checks it (the API fuzzer sends
@@ -335,6 +335,57 @@ fn audit_records_requests_and_is_for_auditors_only() {
     assert!(has("ippan", 404, &hidden), "the probe of a hidden id is audited");
     assert!(has("anonymous", 401, &hidden), "the wrong token is audited");
     assert_eq!(shirabe::govern::audit::verify(&service().data.join("audit")).map(|n| n > 0), Ok(true));
+}
+
+#[test]
+fn feedback_on_an_answer_is_audited_and_exported_as_a_question() {
+    let question = "住民票の写しの交付手数料はいくらですか";
+    let (status, a) = post("zaimu", "/api/answer", json!({"question": question}));
+    assert_eq!(status, 200, "{a}");
+    let answer_id = a["answer_id"].as_str().expect("answer_id").to_string();
+    let cited: Vec<Value> = a["citations"].as_array().expect("citations").iter().map(|c| c["passage_id"].clone()).collect();
+    assert!(!cited.is_empty(), "{a}");
+    // Another official's answer and an id never given answer alike: an id reveals nothing.
+    let (status, other) = post("ippan", "/api/feedback", json!({"answer_id": answer_id, "verdict": "wrong"}));
+    assert_eq!(status, 404, "{other}");
+    assert_eq!(post("zaimu", "/api/feedback", json!({"answer_id": "a-000000000000000000000000", "verdict": "wrong"})).0, 404);
+    for bad in [
+        json!({"answer_id": answer_id, "verdict": "good"}),
+        json!({"answer_id": answer_id}),
+        json!({"answer_id": answer_id, "verdict": "wrong", "note": "長".repeat(1001)}),
+        json!({"answer_id": answer_id, "verdict": "wrong", "score": 5}),
+    ] {
+        assert_eq!(post("zaimu", "/api/feedback", bad.clone()).0, 400, "{bad}");
+    }
+    let (status, r) = post("zaimu", "/api/feedback", json!({"answer_id": answer_id, "verdict": "insufficient", "note": "別表の金額も引用してほしい"}));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!((r["answer_id"].as_str(), r["verdict"].as_str()), (Some(answer_id.as_str()), Some("insufficient")));
+    assert!(r["message"].as_str().is_some_and(|m| m.contains("根拠が足りない")), "{r}");
+
+    // Audited with the answer it judges: the question and the cited passages.
+    let (_, records) = get("kanri", "/api/audit?n=1000");
+    let record = records.as_array().expect("records").iter().rev().find(|r| r["action"] == "feedback" && r["answer_id"] == answer_id.as_str()).cloned().expect("a feedback record");
+    assert_eq!((record["caller"].as_str(), record["verdict"].as_str(), record["query"].as_str()), (Some("zaimu"), Some("insufficient"), Some(question)));
+    assert_eq!(record["passages"].as_array().expect("passages"), &cited);
+    assert_eq!(record["note"], "別表の金額も引用してほしい");
+    assert!(!records.as_array().expect("records").iter().any(|r| r["action"] == "feedback" && r["caller"] == "ippan"), "a refused verdict left a feedback record");
+
+    // Exported as a question eval-answers reads, the verdict and its places with it.
+    let s = service();
+    let mut config = common::config();
+    config.index_dir = Some(s.data.join("index"));
+    let key = shirabe::govern::audit::configured_key(None, &s.data, false).expect("the audit key");
+    let rows = shirabe::eval::feedback::export_log(&config, &common::analyzers(), &s.data.join("audit"), key.as_ref()).expect("export");
+    let row = rows.iter().find(|r| r.feedback.answer_id == answer_id).expect("the judged answer is exported");
+    let json = serde_json::to_value(row).expect("json");
+    assert_eq!(json["question"], question);
+    assert_eq!(json["feedback"]["verdict"], "insufficient");
+    assert!(json.get("answerable").is_none(), "a rejected answer's answerability is left to a reviewer: {json}");
+    assert_eq!(row.feedback.cited.len(), cited.len(), "every cited passage is placed: {json}");
+    assert!(row.feedback.cited.iter().all(|c| c.contains("fixtures/docs/")), "{json}");
+    assert!(!json.to_string().contains("zaimu"), "the official's name is not exported: {json}");
+    let parsed: shirabe::eval::corpus::CorpusQuestion = serde_json::from_value(json).expect("eval-answers reads the row");
+    assert_eq!(parsed.feedback.map(|f| f.verdict), Some(shirabe::eval::feedback::Verdict::Insufficient));
 }
 
 #[test]

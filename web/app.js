@@ -186,11 +186,39 @@ function renderResults(data) {
     : `検索語に一致する文書はありませんでした。意味の近い文書 ${data.total} 件を参考に表示しています。`;
 }
 
+// The answer on the page, for the verdict an official gives it.
+let shownAnswerId = "";
+
+function resetFeedback(answerId) {
+  shownAnswerId = answerId;
+  $("feedback").hidden = !answerId;
+  $("feedback-note").value = "";
+  $("feedback-status").textContent = "";
+  for (const b of $("feedback").querySelectorAll("button")) b.disabled = false;
+}
+
+async function sendFeedback(verdict) {
+  const answerId = shownAnswerId;
+  const buttons = $("feedback").querySelectorAll("button");
+  for (const b of buttons) b.disabled = true;
+  try {
+    const note = $("feedback-note").value.trim();
+    const r = await api("/api/feedback", { answer_id: answerId, verdict, ...(note ? { note } : {}) });
+    if (answerId === shownAnswerId) $("feedback-status").textContent = r.message;
+  } catch (e) {
+    if (answerId === shownAnswerId) {
+      $("feedback-status").textContent = e.message;
+      for (const b of buttons) b.disabled = false;
+    }
+  }
+}
+
 function renderAnswer(a) {
   const box = $("answer");
   const body = $("answer-body");
   box.hidden = false;
   box.classList.toggle("abstain", !a.answerable);
+  resetFeedback(a.answer_id || "");
   if (!a.answerable) {
     body.innerHTML = `<p><strong>回答できません</strong>：${esc(a.message)}</p>`;
     return;
@@ -339,6 +367,7 @@ const currentPage = () => Number(new URLSearchParams(location.hash.slice(1)).get
 $("prev").addEventListener("click", () => goToSearch(Math.max(1, currentPage() - 1)));
 $("next").addEventListener("click", () => goToSearch(currentPage() + 1));
 $("doc-close").addEventListener("click", () => { location.hash = lastSearchHash; });
+for (const b of $("feedback").querySelectorAll("button[data-verdict]")) b.addEventListener("click", () => sendFeedback(b.dataset.verdict));
 document.addEventListener("click", (ev) => {
   const file = ev.target.closest(".file-link");
   if (file) { openFile(file.dataset.doc); return; }

@@ -6,5 +6,7 @@
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// Largest accepted page size.
 pub const MAX_PAGE_SIZE: usize = 50;
+/// Longest accepted note with a verdict on an answer, in characters.
+pub const MAX_NOTE_CHARS: usize = 1000;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

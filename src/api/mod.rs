@@ -13,8 +13,8 @@
 //! - `error`: [`ApiError`] and its problem+json answer ([`Problem`]);
 //! - `state`: [`AppState`], how it is built, and the reloader ([`spawn_reloader`]);
 //! - `auth`: the [`Authenticated`] extractor and who a refusal counts against;
-//! - `routes`: the handlers, one module per resource (`search`, `documents`, `answer`, `audit`,
-//!   `system`);
+//! - `routes`: the handlers, one module per resource (`search`, `documents`, `answer`,
+//!   `feedback`, `audit`, `system`);
 //! - `page`: the officials' page's files ([`PAGE_FILES`]);
 //! - this module: the OpenAPI document ([`ApiDoc`]), the middleware (metrics, the audit of
 //!   refusals, security headers), the [`router`] and [`serve`].
@@ -50,25 +50,27 @@ use auth::{client_of, identify, Identified};
 use routes::answer::{__path_answer, answer};
 use routes::audit::{__path_audit_tail, audit_tail};
 use routes::documents::{__path_document, __path_document_file, document, document_file};
+use routes::feedback::{__path_feedback, feedback};
 use routes::search::{__path_search, __path_search_get, search, search_get};
 use routes::system::{__path_healthz, __path_me, __path_metrics, __path_readyz, healthz, me, metrics, readyz};
 
 pub use auth::Authenticated;
 pub use error::{ApiError, Problem};
-pub use limits::{MAX_BODY_BYTES, MAX_PAGE_SIZE, MAX_QUERY_CHARS};
+pub use limits::{MAX_BODY_BYTES, MAX_NOTE_CHARS, MAX_PAGE_SIZE, MAX_QUERY_CHARS};
 pub use page::PAGE_FILES;
 pub use routes::answer::{AnswerRequest, AnswerResponse, Citation};
 pub use routes::audit::AuditQuery;
 pub use routes::documents::{DocumentQuery, DocumentResponse};
+pub use routes::feedback::{FeedbackRequest, FeedbackResponse};
 pub use routes::search::{DocumentRef, DocumentResult, DocumentView, Filters, PassageResult, SearchParams, SearchRequest, SearchResponse, StatusView};
 pub use routes::system::{Me, Ready};
-pub use state::{query_permits, spawn_reloader, AppState};
+pub use state::{query_permits, spawn_reloader, AppState, GivenAnswer, RecentAnswers};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
-    paths(search, search_get, answer, document, document_file, audit_tail, me, healthz, readyz, metrics),
-    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, crate::answer::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
+    paths(search, search_get, answer, feedback, document, document_file, audit_tail, me, healthz, readyz, metrics),
+    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, FeedbackRequest, FeedbackResponse, crate::eval::feedback::Verdict, crate::answer::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -197,6 +199,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/api/search", post(search).get(search_get))
         .route("/api/answer", post(answer))
+        .route("/api/feedback", post(feedback))
         .route("/api/audit", get(audit_tail))
         .route("/api/me", get(me))
         .route("/api/documents/{id}", get(document))

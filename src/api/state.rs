@@ -1,14 +1,16 @@
 //! The service's shared state, [`AppState`]: the engine, the users file, the served index
 //! generation, the query slots ([`query_permits`]), the refusal limiter and digest, the audit log
-//! and the metrics; how `shirabe serve` builds it (loading the users file, opening the audit log
-//! with its key), and the reloader ([`spawn_reloader`]) that swaps in the generation the indexer
+//! and the metrics, the answers recently given ([`RecentAnswers`], for feedback on them); how
+//! `shirabe serve` builds it (loading the users file, opening the audit log with its key), and
+//! the reloader ([`spawn_reloader`]) that swaps in the generation the indexer
 //! publishes.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Semaphore;
 
 use crate::engine::Engine;
@@ -36,6 +38,48 @@ pub struct AppState {
     pub permits: Arc<Semaphore>,
     pub audit: AuditLog,
     pub metrics: crate::metrics::Metrics,
+    /// The answers given since the start, for the feedback on them.
+    pub answers: RecentAnswers,
+}
+
+/// An answer as the feedback on it needs it: who asked, what, and what it cited.
+#[derive(Debug, Clone)]
+pub struct GivenAnswer {
+    pub caller: String,
+    pub question: String,
+    pub passages: Vec<String>,
+    pub abstained: bool,
+}
+
+/// The last [`RecentAnswers::CAPACITY`] answers by id. Feedback is accepted only on an answer
+/// found here and given to the same caller, so an answer id says nothing about anyone else's
+/// answers; an answer given before a restart, or pushed out by newer ones, can no longer be
+/// judged.
+#[derive(Default)]
+pub struct RecentAnswers {
+    inner: Mutex<(HashMap<String, GivenAnswer>, VecDeque<String>)>,
+}
+
+impl RecentAnswers {
+    pub const CAPACITY: usize = 10_000;
+
+    pub fn remember(&self, answer_id: String, answer: GivenAnswer) {
+        let mut inner = self.inner.lock();
+        let (by_id, order) = &mut *inner;
+        if by_id.insert(answer_id.clone(), answer).is_none() {
+            order.push_back(answer_id);
+        }
+        while order.len() > Self::CAPACITY {
+            if let Some(old) = order.pop_front() {
+                by_id.remove(&old);
+            }
+        }
+    }
+
+    /// The answer `answer_id` if it was given to `caller`.
+    pub fn get(&self, answer_id: &str, caller: &str) -> Option<GivenAnswer> {
+        self.inner.lock().0.get(answer_id).filter(|a| a.caller == caller).cloned()
+    }
 }
 
 /// The users file; a missing file means no users (every request is refused), said in the log,
@@ -85,6 +129,7 @@ impl AppState {
             refusal_digest: crate::govern::audit::Refusals::new(crate::govern::audit::REFUSALS_RECORDED_PER_WINDOW, Duration::from_secs(60)),
             audit: open_audit_log(config)?,
             metrics: Default::default(),
+            answers: RecentAnswers::default(),
             users,
             generation: RwLock::new(generation),
             engine,

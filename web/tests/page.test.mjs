@@ -88,6 +88,38 @@ await step("04-abstention", async (page) => {
   await page.screenshot({ path: `${OUT}/04-abstention.png`, fullPage: true });
 });
 
+await step("04b-feedback", async (page) => {
+  await login(page, "dev-zaimu");
+  const answered = page.waitForResponse((r) => r.url().endsWith("/api/answer"));
+  await ask(page, "住民票の写しの交付手数料はいくらですか");
+  const answerId = (await (await answered).json()).answer_id;
+  await page.locator("#answer").waitFor({ state: "visible" });
+  assert.ok(await page.locator("#feedback").isVisible(), "the verdict buttons come with the answer");
+  await page.getByLabel("コメント（任意・1000字まで）").fill("別表の金額も引用してほしい");
+  const sent = page.waitForResponse((r) => r.url().endsWith("/api/feedback"));
+  await page.getByRole("button", { name: "根拠が足りない" }).click();
+  const response = await sent;
+  assert.equal(response.status(), 200, "the verdict is accepted");
+  const body = response.request().postDataJSON();
+  assert.equal(body.verdict, "insufficient");
+  assert.equal(body.note, "別表の金額も引用してほしい");
+  assert.equal(body.answer_id, answerId, "the verdict names the answer on the page");
+  await page.locator("#feedback-status").filter({ hasText: "「根拠が足りない」として記録しました" }).waitFor();
+  assert.ok(await page.getByRole("button", { name: "役に立った" }).isDisabled(), "one verdict per answer shown");
+  await page.screenshot({ path: `${OUT}/04b-feedback.png`, fullPage: true });
+  // The verdict is in the audit log with the question it judges (read as the auditor).
+  const records = await page.evaluate(async (base) => {
+    const r = await fetch(base + "/api/audit?n=200", { headers: { Authorization: "Bearer dev-kanri" } });
+    return r.json();
+  }, BASE);
+  const record = records.reverse().find((r) => r.action === "feedback" && r.caller === "zaimu");
+  assert.ok(record, "a feedback record");
+  assert.equal(record.verdict, "insufficient");
+  assert.equal(record.query, "住民票の写しの交付手数料はいくらですか");
+  assert.equal(record.note, "別表の金額も引用してほしい");
+  assert.ok(record.passages.length > 0, "the cited passages are recorded with it");
+});
+
 await step("05-low-clearance-sees-no-secret", async (page) => {
   await login(page, "dev-ippan");
   for (const q of ["懲戒処分案", "人事評価の運用について", "予算査定メモ"]) {

@@ -8,11 +8,17 @@
 //!
 //! Question file: one JSON object a line,
 //! `{"id", "question", "answerable", "answers": [span…], "source": {"file", "where"}}`, where
-//! `file` is relative to the corpus folder and `where` is `第N条[第K項]` (laws), `p.N` (PDF pages),
-//! a heading, or a speech id. Per question it records whether an answer was given, whether an
-//! answer span occurs in the joined answer sentences (both sides NFKC with whitespace removed),
-//! whether a cited passage comes from the source file (doc hit) and from the right 条/項 or page
-//! (place hit), and whether every sentence is verbatim in the passage it cites.
+//! `file` is relative to the corpus folder (or an absolute path in it) and `where` is
+//! `第N条[第K項]` (laws), `p.N` (PDF pages), a heading, or a speech id. Rows written by
+//! `shirabe feedback export` also carry `feedback` (an official's verdict on an earlier answer,
+//! see [`super::feedback`]) and may leave `answerable` out; they are counted in their own
+//! figures (`helpful_kept`, `rejected_repeated`) and in the answerable/unanswerable ones only
+//! once a reviewer states `answerable`.
+//!
+//! Per question it records whether an answer was given, whether an answer span occurs in the
+//! joined answer sentences (both sides NFKC with whitespace removed), whether a cited passage
+//! comes from the source file (doc hit) and from the right 条/項 or page (place hit), and whether
+//! every sentence is verbatim in the passage it cites.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,6 +26,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
+use super::feedback::{matches_judged, Judged, Verdict};
 use crate::answer::ask::{Asked, Asker};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -30,11 +37,16 @@ use crate::model::Filter;
 pub struct CorpusQuestion {
     pub id: String,
     pub question: String,
-    pub answerable: bool,
+    /// Left out only by rows exported from feedback that nobody has reviewed yet.
+    #[serde(default)]
+    pub answerable: Option<bool>,
     #[serde(default)]
     pub answers: Vec<String>,
     #[serde(default)]
     pub source: Option<QuestionSource>,
+    /// An official's verdict on an earlier answer to this question.
+    #[serde(default)]
+    pub feedback: Option<Judged>,
 }
 
 /// Where a question's answer is.
@@ -49,7 +61,7 @@ pub struct QuestionSource {
 #[derive(Debug, Clone, Serialize)]
 pub struct QuestionRow {
     pub id: String,
-    pub answerable: bool,
+    pub answerable: Option<bool>,
     pub answered: bool,
     pub span_hit: bool,
     pub doc_hit: bool,
@@ -65,6 +77,12 @@ pub struct QuestionRow {
     pub sentences: Vec<String>,
     /// `file place` of each cited passage.
     pub cited: Vec<String>,
+    /// For a question with feedback: the verdict, and whether this answer kept a helpful answer's
+    /// place (helpful) or repeated the rejected answer (wrong, insufficient).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches_judged: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<Vec<TraceRow>>,
 }
@@ -89,6 +107,14 @@ pub struct CorpusAnswerReport {
     pub abstained_unanswerable: f64,
     /// Answer sentences not found verbatim in the passage they cite (must be 0).
     pub verbatim_violations: usize,
+    /// Questions with an official's verdict (`shirabe feedback export`): how many were judged
+    /// helpful, and the share of those still answered from a place the official found helpful.
+    pub judged_helpful: usize,
+    pub helpful_kept: f64,
+    /// How many were judged wrong or insufficient, and the share answered again with exactly
+    /// the rejected places (lower is better).
+    pub judged_rejected: usize,
+    pub rejected_repeated: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub passages: u64,
@@ -148,6 +174,9 @@ fn place_matches(place: &str, page: Option<u32>, anchor: Option<&str>) -> bool {
 /// Indexes `opts.corpus` (incrementally) and asks every question.
 pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<(CorpusAnswerReport, Vec<QuestionRow>)> {
     let questions: Vec<CorpusQuestion> = super::read_jsonl(opts.questions)?;
+    if let Some(q) = questions.iter().find(|q| q.answerable.is_none() && q.feedback.is_none()) {
+        return Err(Error::Index(format!("{}: question {} does not say whether it is answerable (\"answerable\": true or false); only rows exported from feedback may leave it out", opts.questions.display(), q.id)));
+    }
     let corpus = std::fs::canonicalize(opts.corpus).map_err(|e| Error::io(format!("corpus folder {}", opts.corpus.display()), e))?;
     let (analyzers, embedder) = (&engine.analyzers, &*engine.embedder);
     let mut config = engine.config.clone();
@@ -187,8 +216,10 @@ pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<
         }
         rows.push(row);
     }
-    let answerable: Vec<&QuestionRow> = rows.iter().filter(|r| r.answerable).collect();
-    let unanswerable: Vec<&QuestionRow> = rows.iter().filter(|r| !r.answerable).collect();
+    let answerable: Vec<&QuestionRow> = rows.iter().filter(|r| r.answerable == Some(true)).collect();
+    let unanswerable: Vec<&QuestionRow> = rows.iter().filter(|r| r.answerable == Some(false)).collect();
+    let helpful: Vec<&QuestionRow> = rows.iter().filter(|r| r.verdict == Some(Verdict::Helpful)).collect();
+    let rejected: Vec<&QuestionRow> = rows.iter().filter(|r| matches!(r.verdict, Some(Verdict::Wrong | Verdict::Insufficient))).collect();
     let share = |rows: &[&QuestionRow], f: &dyn Fn(&QuestionRow) -> bool| {
         if rows.is_empty() {
             0.0
@@ -211,6 +242,10 @@ pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<
         doc_read: share(&answerable, &|r| r.doc_read),
         abstained_unanswerable: share(&unanswerable, &|r| !r.answered),
         verbatim_violations: rows.iter().map(|r| r.verbatim_violations).sum(),
+        judged_helpful: helpful.len(),
+        helpful_kept: share(&helpful, &|r| r.matches_judged == Some(true)),
+        judged_rejected: rejected.len(),
+        rejected_repeated: share(&rejected, &|r| r.matches_judged == Some(true)),
         p50_ms: super::round4(super::percentile(&ms, 0.50)),
         p95_ms: super::round4(super::percentile(&ms, 0.95)),
         passages: gen.num_passages(),
@@ -232,15 +267,21 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
     let spans = span_keys(q);
     let span_hit = answered && spans.iter().any(|a| joined.contains(a));
     let file_of = |source_path: &str| Path::new(source_path).strip_prefix(corpus).map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| source_path.to_string());
+    // A source file is named relative to the corpus folder, or (rows exported from feedback) by
+    // its absolute path.
+    let is_source = |src: &QuestionSource, source_path: &str| file_of(source_path) == src.file || source_path == src.file;
     let mut doc_hit = false;
     let mut place_hit = false;
     let mut cited = Vec::new();
+    let mut cited_paths = Vec::new();
     for (passage, doc, _) in &asked.cited {
-        let file = doc.as_ref().map(|d| file_of(&d.source_path)).unwrap_or_default();
+        let source_path = doc.as_ref().map(|d| d.source_path.as_str()).unwrap_or_default();
+        let file = file_of(source_path);
         let place = passage.anchor.clone().or(passage.page.map(|p| format!("p.{p}"))).unwrap_or_default();
         cited.push(format!("{file} {place}"));
+        cited_paths.push(format!("{source_path} {place}"));
         if let Some(src) = &q.source {
-            if file == src.file {
+            if is_source(src, source_path) {
                 doc_hit = true;
                 place_hit |= place_matches(&src.place, passage.page, passage.anchor.as_deref());
             }
@@ -251,7 +292,7 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
         spans.iter().any(|a| text.contains(a))
     });
     let doc_read = q.source.as_ref().is_some_and(|src| {
-        asked.read.iter().any(|h| gen.documents.get(&h.passage.doc_id).is_some_and(|d| file_of(&d.source_path) == src.file))
+        asked.read.iter().any(|h| gen.documents.get(&h.passage.doc_id).is_some_and(|d| is_source(src, &d.source_path)))
     });
     // Every extractive sentence must be a verbatim part of the passage it cites.
     let verbatim_violations = asked
@@ -275,6 +316,8 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
         ms,
         sentences,
         cited,
+        verdict: q.feedback.as_ref().map(|f| f.verdict),
+        matches_judged: q.feedback.as_ref().map(|f| matches_judged(f, answered, &cited_paths)),
         trace: None,
     }
 }

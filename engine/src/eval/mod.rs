@@ -8,6 +8,7 @@
 //! (`id`, `text`), `qrels.tsv` (`query_id<TAB>doc_id<TAB>grade`).
 
 pub mod corpus;
+pub mod feedback;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;

@@ -60,8 +60,9 @@ const KEY_BYTES: usize = 32;
 /// What a caller did, as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// `search`, `answer`, `document`, `file`, `audit`, `login`, `denied`, `failed`, `refusals`
-    /// (a digest of refusals not recorded one by one), `repair` or `anchor`.
+    /// `search`, `answer`, `feedback` (an official's verdict on an answer), `document`, `file`,
+    /// `audit`, `login`, `denied`, `failed`, `refusals` (a digest of refusals not recorded one by
+    /// one), `repair` or `anchor`.
     pub action: String,
     pub caller: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +85,11 @@ pub struct Event {
     /// A `refusals` digest: when the first refusal it counts happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
-    /// What the service itself did (`repair`, `anchor`), in words.
+    /// A `feedback`: the verdict (`helpful`, `wrong`, `insufficient`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// What the service itself did (`repair`, `anchor`), in words; a `feedback`: the official's
+    /// note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Fields cut to the record's size limit, with their original length in bytes (or entries).
@@ -125,6 +130,9 @@ impl Event {
         }
         if let Some(a) = self.answer_id.as_mut() {
             text("answer_id", a, MAX_NAME_BYTES);
+        }
+        if let Some(v) = self.verdict.as_mut() {
+            text("verdict", v, MAX_NAME_BYTES);
         }
         if let Some(n) = self.note.as_mut() {
             text("note", n, MAX_TEXT_BYTES);
@@ -634,6 +642,15 @@ impl AuditLog {
         let skip = records.len().saturating_sub(n);
         Ok(records.split_off(skip))
     }
+}
+
+/// Every record of the log in `dir`, read without taking the writer's lock (a running service
+/// keeps writing); a line that is not a record (the partial last line of a crash) is skipped.
+/// Callers that act on the records check the chain first ([`verify_keyed`]).
+pub fn read_records(dir: &Path) -> Result<Vec<Record>> {
+    let path = dir.join(LOG);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("reading the audit log {}", path.display()), e))?;
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
 }
 
 /// Refusals recorded one by one per client, kind and window; the rest are counted.

@@ -68,6 +68,17 @@ impl IndexDir {
         self.root.join(format!("gen-{id:06}"))
     }
 
+    /// The manifest and keyword index of the generation `CURRENT` names, without its vector
+    /// store (which a running service holds locked): for tools that only read documents and
+    /// passages, such as `shirabe feedback export`.
+    pub fn open_current_keyword(&self, analyzers: &Analyzers) -> Result<Option<(State, KeywordIndex)>> {
+        let Some(id) = self.current() else { return Ok(None) };
+        let dir = self.generation_dir(id);
+        let state = read_state(&dir.join(STATE))?;
+        let keyword = KeywordIndex::open_or_create(&dir.join("keyword"), analyzers)?;
+        Ok(Some((state, keyword)))
+    }
+
     pub(super) fn generations(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = fs::read_dir(&self.root)
             .into_iter()

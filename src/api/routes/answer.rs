@@ -14,7 +14,7 @@ use super::search::{elapsed_ms, validate_query, Filters};
 use crate::answer::extract::{AnswerSentence, ABSTAIN_MESSAGE};
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Problem};
-use crate::api::state::AppState;
+use crate::api::state::{AppState, GivenAnswer};
 use crate::govern::audit::Event;
 use crate::govern::validity::InForce;
 
@@ -123,6 +123,10 @@ pub(in crate::api) async fn answer(State(state): State<Arc<AppState>>, Authentic
         status: 200,
         ..Event::default()
     })?;
+    state.answers.remember(
+        answer_id.clone(),
+        GivenAnswer { caller: caller.name.clone(), question: req.question.clone(), passages: citations.iter().map(|c| c.passage_id.clone()).collect(), abstained: !answerable },
+    );
     Ok(Json(AnswerResponse {
         answer_id,
         answerable,
