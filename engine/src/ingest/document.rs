@@ -125,7 +125,7 @@ pub enum IngestError {
     Access { path: PathBuf, detail: String },
 }
 
-/// Limits and switches for [`super::extract`].
+/// Limits and switches for [`super::extract()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtractOptions {
     /// Files larger than this are refused ([`IngestError::TooLarge`]).

@@ -534,14 +534,14 @@ pub fn resolve_access(root: &Path, file: &Path, default: &Access) -> Result<Acce
     labels.resolve(root, &file, default)
 }
 
-/// File extensions [`super::extract`] accepts.
+/// File extensions [`super::extract()`] accepts.
 const SUPPORTED: &[&str] = &["pdf", "xml", "html", "htm", "md", "txt", "jsonl"];
 
 pub(super) fn extension(path: &Path) -> Option<String> {
     path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
 }
 
-/// Whether `path` names a file that [`super::extract`] handles, judged by its extension. Access rule
+/// Whether `path` names a file that [`super::extract()`] handles, judged by its extension. Access rule
 /// files (`*.access.toml`, `_access.toml`) and other files are not documents.
 pub fn is_supported(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
