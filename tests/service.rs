@@ -348,7 +348,9 @@ fn feedback_on_an_answer_is_audited_and_exported_as_a_question() {
     // Another official's answer and an id never given answer alike: an id reveals nothing.
     let (status, other) = post("ippan", "/api/feedback", json!({"answer_id": answer_id, "verdict": "wrong"}));
     assert_eq!(status, 404, "{other}");
-    assert_eq!(post("zaimu", "/api/feedback", json!({"answer_id": "a-000000000000000000000000", "verdict": "wrong"})).0, 404);
+    let (status, unknown) = post("zaimu", "/api/feedback", json!({"answer_id": "a-000000000000000000000000", "verdict": "wrong"}));
+    assert_eq!((status, &unknown), (404, &other), "another's answer reads as one never given");
+    assert!(other["detail"].as_str().is_some_and(|d| d.contains("回答")), "{other}");
     for bad in [
         json!({"answer_id": answer_id, "verdict": "good"}),
         json!({"answer_id": answer_id}),

@@ -29,6 +29,9 @@ pub enum ApiError {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// Feedback on an answer id that was not given to the caller since the service started
+    /// (someone else's answer reads the same as one that never existed).
+    AnswerNotFound,
     BadRequest(String),
     TooLarge,
     Busy,
@@ -63,6 +66,12 @@ impl IntoResponse for ApiError {
                 "not-found",
                 "見つかりません / Not found",
                 "指定された文書は存在しないか、閲覧権限がありません。 / The document does not exist or you may not see it.".to_string(),
+            ),
+            ApiError::AnswerNotFound => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "見つかりません / Not found",
+                "この回答には評価を付けられません。あなたへの回答でないか、サービスの再起動より前の回答です。 / No answer with this id was given to you since the service started.".to_string(),
             ),
             ApiError::BadRequest(msg) => (StatusCode::BAD_REQUEST, "bad-request", "リクエストが不正です / Bad request", msg),
             ApiError::TooLarge => (

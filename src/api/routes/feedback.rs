@@ -50,7 +50,7 @@ pub(in crate::api) async fn feedback(State(state): State<Arc<AppState>>, Authent
         return Err(ApiError::BadRequest(format!("コメントが長すぎます（{MAX_NOTE_CHARS} 文字まで） / The note is longer than {MAX_NOTE_CHARS} characters")));
     }
     // Someone else's answer and an unknown id get the same answer, so an id reveals nothing.
-    let answer = state.answers.get(&req.answer_id, &caller.name).ok_or(ApiError::NotFound)?;
+    let answer = state.answers.get(&req.answer_id, &caller.name).ok_or(ApiError::AnswerNotFound)?;
     state.record(Event {
         action: "feedback".into(),
         caller: caller.name.clone(),
