@@ -311,8 +311,7 @@ fn use_tree(toks: &[Tok], mut i: usize, prefix: Vec<String>, out: &mut Vec<(Vec<
 /// Reads every `.rs` file below `root` (the crate's `src/`) and the edges between them. Files
 /// declared only under `#[cfg(test)]` are left out.
 pub fn read_crate(root: &Path) -> Graph {
-    let mut paths = Vec::new();
-    collect(root, &mut paths);
+    let mut paths = rust_files(root);
     paths.sort();
     let mut files = Vec::new();
     let mut tokens = Vec::new();
@@ -432,15 +431,18 @@ fn absolute(path: &[String], here: &[String], bound: &BTreeMap<String, Vec<Strin
     Some(base)
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every `.rs` file below `dir`.
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
-            collect(&path, out);
+            out.extend(rust_files(&path));
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }
     }
+    out
 }
 
 impl Graph {

@@ -277,7 +277,7 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
     for (passage, doc, _) in &asked.cited {
         let source_path = doc.as_ref().map(|d| d.source_path.as_str()).unwrap_or_default();
         let file = file_of(source_path);
-        let place = passage.anchor.clone().or(passage.page.map(|p| format!("p.{p}"))).unwrap_or_default();
+        let place = super::passage_place(passage);
         cited.push(format!("{file} {place}"));
         cited_paths.push(format!("{source_path} {place}"));
         if let Some(src) = &q.source {

@@ -173,8 +173,7 @@ pub fn export_log(config: &Config, analyzers: &Analyzers, dir: &Path, key: Optio
         let ids: Vec<String> = records.iter().filter(|r| r.event.action == "feedback").flat_map(|r| r.event.passages.iter().cloned()).collect();
         for p in keyword.passages(&ids, &Filter::unrestricted())? {
             let Some(doc) = state.documents.get(&p.doc_id) else { continue };
-            let place = p.anchor.clone().or(p.page.map(|n| format!("p.{n}"))).unwrap_or_default();
-            places.insert(p.id.clone(), (doc.source_path.clone(), place));
+            places.insert(p.id.clone(), (doc.source_path.clone(), super::passage_place(&p)));
         }
     }
     Ok(export(&records, &|id: &str| places.get(id).cloned()))

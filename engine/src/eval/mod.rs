@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::index::embed::Embedder;
 use crate::index::{Generation, GenerationBuilder, IndexDir, State};
 use crate::ingest::{ExtractedDocument, Section};
-use crate::model::{Access, DocType, Document, Filter};
+use crate::model::{Access, DocType, Document, Filter, Passage};
 use crate::retrieve::search::Mode;
 use crate::text::analysis::Analyzers;
 
@@ -60,6 +60,12 @@ pub struct EvalResult {
     pub index_seconds: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
+}
+
+/// Where a passage is, as question files name it (`where`) and eval-answers cites it: its 条/項
+/// or heading anchor, else `p.N`, else nothing.
+pub(crate) fn passage_place(passage: &Passage) -> String {
+    passage.anchor.clone().or(passage.page.map(|p| format!("p.{p}"))).unwrap_or_default()
 }
 
 pub(crate) fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
