@@ -65,8 +65,8 @@ enum Command {
     },
     /// Measure grounded answers. With --corpus and --questions: index the folder with the
     /// production pipeline (kept between runs) and ask every question as POST /api/answer does;
-    /// prints one JSON line. With --docs/--queries/--qrels: abstention on a retrieval set at
-    /// several thresholds (JSON line per threshold).
+    /// prints one JSON line. With --docs/--queries/--qrels (or --squad): half the documents
+    /// removed, abstention and span hit at several thresholds (JSON line per threshold).
     EvalAnswers {
         /// Retrieval set: documents (docs.jsonl).
         #[arg(long, requires_all = ["queries", "qrels"])]
@@ -77,6 +77,9 @@ enum Command {
         /// Retrieval set: relevance judgements (qrels.tsv).
         #[arg(long, requires = "docs")]
         qrels: Option<PathBuf>,
+        /// A retrieval set in SQuAD format (JGLUE's JSQuAD files), instead of --docs.
+        #[arg(long, conflicts_with_all = ["docs", "corpus"])]
+        squad: Option<PathBuf>,
         /// A folder of documents to index and ask about.
         #[arg(long, requires = "questions", conflicts_with = "docs")]
         corpus: Option<PathBuf>,
@@ -89,13 +92,35 @@ enum Command {
         /// Write one JSON line per question here (--corpus).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// With --out: add every candidate sentence and its score parts to each row (to
-        /// calibrate the answerer).
-        #[arg(long, requires = "out")]
-        trace: bool,
-        /// Questions to use (half answerable, half unanswerable; retrieval sets only).
+        /// Write every question's candidate sentences with their features and labels here, one
+        /// question a line: the training data of `shirabe train-answerer`.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Questions to use (half answerable, half unanswerable; retrieval sets only; 0 = all).
         #[arg(long, default_value_t = 400)]
         max_queries: usize,
+    },
+    /// Fit the learned answer model on traced questions (`eval-answers --trace`); prints each
+    /// set's cross-validated figures and calibration, and writes the model file.
+    TrainAnswerer {
+        /// Training files, one per set (the file stem names the set).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// Where to write the model (the built-in one is engine/models/answer-model.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Least share of unanswerable questions to abstain on, in every set.
+        #[arg(long, default_value_t = 0.85)]
+        min_abstention: f64,
+        /// The support margins tried (logits; comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "0,0.5,1,1.5,2,3")]
+        supports: Vec<f32>,
+        /// The model's version, recorded in the file.
+        #[arg(long)]
+        version: String,
+        /// A set's weight in the fit, as NAME=W (default 1 each; repeatable).
+        #[arg(long = "weight", value_parser = parse_weight)]
+        weights: Vec<(String, f64)>,
     },
     /// Check that setup produced a working dictionary, model and ONNX Runtime.
     Check,
@@ -114,6 +139,15 @@ enum Command {
     /// Setup helpers (called by `make setup`).
     #[command(subcommand)]
     Setup(SetupCommand),
+}
+
+fn parse_weight(s: &str) -> Result<(String, f64), String> {
+    let (name, w) = s.split_once('=').ok_or_else(|| format!("not NAME=WEIGHT: {s:?}"))?;
+    let w: f64 = w.parse().map_err(|_| format!("not a number: {w:?}"))?;
+    if !(w > 0.0 && w.is_finite()) {
+        return Err(format!("a weight must be positive: {s:?}"));
+    }
+    Ok((name.to_string(), w))
 }
 
 fn parse_as_of(s: &str) -> Result<chrono::NaiveDate, String> {
@@ -166,6 +200,16 @@ enum SetupCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Writes `rows` as JSON lines to `path`.
+fn write_jsonl<T: serde::Serialize>(path: &std::path::Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
+    let mut text = String::new();
+    for row in rows {
+        text.push_str(&serde_json::to_string(&row)?);
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -238,41 +282,61 @@ fn run(cli: Cli) -> Result<()> {
                 questions: &questions,
                 index_dir,
                 worker: Some(&worker),
-                trace,
+                trace: trace.is_some(),
             };
             let engine = Engine::load(config)?;
             let (report, rows) = shirabe::eval::corpus::evaluate_corpus(&engine, &opts)?;
             if let Some(out) = out {
-                let mut text = String::new();
-                for row in &rows {
-                    text.push_str(&serde_json::to_string(row)?);
-                    text.push('\n');
-                }
-                std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+                write_jsonl(&out, &rows)?;
+            }
+            if let Some(trace) = trace {
+                write_jsonl(&trace, rows.iter().flat_map(|r| &r.traces))?;
             }
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
-        Command::EvalAnswers { docs, queries, qrels, max_queries, .. } => {
-            let (Some(docs), Some(queries), Some(qrels)) = (docs, queries, qrels) else {
-                bail!("eval-answers needs --corpus and --questions, or --docs, --queries and --qrels")
+        Command::EvalAnswers { docs, queries, qrels, squad, max_queries, trace, .. } => {
+            let set = match (squad, docs, queries, qrels) {
+                (Some(squad), ..) => shirabe::eval::AnswerSet::read_squad(&squad)?,
+                (None, Some(docs), Some(queries), Some(qrels)) => shirabe::eval::AnswerSet::read(&docs, &queries, &qrels)?,
+                _ => bail!("eval-answers needs --corpus and --questions, --squad, or --docs, --queries and --qrels"),
             };
-            let set = EvalSet { docs, queries, qrels };
             let engine = Engine::load(config.clone())?;
-            let opts = shirabe::eval::EvalOptions {
-                docs: &set.docs,
-                queries: &set.queries,
-                qrels: &set.qrels,
-                modes: vec![Mode::Hybrid],
-                passage_chars: config.indexer.passage_chars,
-                max_queries,
-                as_of: None,
-                dump_runs: None,
-            };
-            let thresholds: Vec<f32> = vec![0.60, 0.65, 0.70, 0.72, 0.735, 0.74, 0.76, 0.80];
-            for point in shirabe::eval::evaluate_answers(&engine, &opts, &thresholds)? {
+            let mut thresholds: Vec<f32> = vec![0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
+            thresholds.push(engine.answer_threshold());
+            thresholds.sort_by(f32::total_cmp);
+            thresholds.dedup();
+            let (points, traces) = shirabe::eval::evaluate_answers(&engine, &set, config.indexer.passage_chars, max_queries, &thresholds, trace.is_some())?;
+            for point in points {
                 println!("{}", serde_json::to_string(&point)?);
             }
+            if let Some(trace) = trace {
+                write_jsonl(&trace, &traces)?;
+            }
+            Ok(())
+        }
+        Command::TrainAnswerer { traces, out, min_abstention, supports, version, weights } => {
+            let mut sets = traces.iter().map(|p| shirabe::eval::train::read_set(p)).collect::<Result<Vec<_>, _>>()?;
+            for (name, w) in &weights {
+                let Some(set) = sets.iter_mut().find(|s| &s.name == name) else { bail!("--weight {name}={w}: no training file is named {name}") };
+                set.weight = *w;
+            }
+            let command = format!(
+                "shirabe train-answerer {} --out {} --min-abstention {min_abstention} --supports {} --version {version}{}",
+                traces.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
+                out.display(),
+                supports.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
+                weights.iter().map(|(n, w)| format!(" --weight {n}={w}")).collect::<String>()
+            );
+            let opts = shirabe::eval::train::TrainOptions { min_abstention, supports, command, version };
+            let trained = shirabe::eval::train::train(&sets, &opts)?;
+            for (support, worst, threshold) in &trained.tried {
+                eprintln!("support {support}: worst set's span hit {worst} at threshold {threshold}");
+            }
+            let model = shirabe::eval::train::rounded(trained.model);
+            std::fs::write(&out, serde_json::to_string_pretty(&model)? + "\n").with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", shirabe::eval::train::table(&trained.reports));
+            println!("model written to {}: support {}, threshold {}", out.display(), model.support, model.threshold);
             Ok(())
         }
         Command::Check => {

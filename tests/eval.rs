@@ -119,11 +119,23 @@ fn corpus_answer_harness_runs_the_production_path() {
     assert_eq!(report.verbatim_violations, 0);
     assert!(report.span_hit >= 0.5, "{report:?}");
     assert_eq!(report.abstained_unanswerable, 1.0, "{report:?}");
-    let fee = rows.iter().find(|r| r.id == "fx-1").expect("fx-1");
-    assert!(fee.span_hit && fee.doc_hit, "the fee row with its header is the answer: {fee:?}");
+    assert!(rows.iter().all(|r| r.traces.is_empty()), "no traces unless asked");
     // A second run reuses the index: nothing is re-embedded, the figures are the same.
     let (again, _) = evaluate_corpus(&engine, &opts).expect("harness");
     assert_eq!(again.span_hit, report.span_hit);
+    // Answering everything (threshold 0), the fee question is answered by its table row with the
+    // header row joined; traced, each answerable question also comes made unanswerable.
+    let mut eager = common::engine();
+    eager.config.answer.threshold = Some(0.0);
+    let (_, rows) = evaluate_corpus(&eager, &CorpusEvalOptions { trace: true, ..opts }).expect("harness");
+    let fee = rows.iter().find(|r| r.id == "fx-1").expect("fx-1");
+    assert!(fee.span_hit && fee.doc_hit, "the fee row with its header is the answer: {fee:?}");
+    let traces: Vec<_> = rows.iter().flat_map(|r| &r.traces).collect();
+    assert_eq!(traces.len(), 6 + 4, "one per question and one per answerable question made unanswerable");
+    assert_eq!(traces.iter().filter(|t| t.made_unanswerable).count(), 4);
+    assert!(traces.iter().filter(|t| t.made_unanswerable).all(|t| !t.answerable && !t.candidates.iter().any(|c| c.has_span)), "a made-unanswerable question reads no span");
+    let fee = traces.iter().find(|t| t.id == "fx-1").expect("fx-1 traced");
+    assert!(fee.candidates.iter().any(|c| c.has_span && c.sentence.table_header.is_some()), "the row is labelled with its header");
 }
 
 /// The project's question set over ../shared/corpus: every answer span is verbatim in its source
@@ -144,27 +156,23 @@ fn corpus_question_spans_are_in_their_sources() {
 
 /// The answer harness on JSQuAD (half the paragraphs indexed): at threshold 0 every question is
 /// answered, and the returned sentences hold the span of most answerable ones; above every
-/// possible score every question abstains.
+/// possible probability every question abstains. Its traces are what training reads: one per
+/// question, labelled.
 #[test]
 fn jsquad_answer_harness_answers_at_zero_and_abstains_above_one() {
     let Some(shared) = common::shared_dir("jsquad_answer_harness_answers_at_zero_and_abstains_above_one") else { return };
-    let set = shared.join("eval/jsquad");
+    let dir = shared.join("eval/jsquad");
     let config = common::config();
-    let (docs, queries, qrels) = (set.join("docs.jsonl"), set.join("queries.jsonl"), set.join("qrels.tsv"));
-    let opts = EvalOptions {
-        docs: &docs,
-        queries: &queries,
-        qrels: &qrels,
-        modes: vec![Mode::Hybrid],
-        passage_chars: config.indexer.passage_chars,
-        max_queries: 40,
-        as_of: None,
-        dump_runs: None,
-    };
-    let points = shirabe::eval::evaluate_answers(&common::engine(), &opts, &[0.0, 1.01]).expect("answer evaluation");
+    let set = shirabe::eval::AnswerSet::read(&dir.join("docs.jsonl"), &dir.join("queries.jsonl"), &dir.join("qrels.tsv")).expect("the set");
+    let (points, traces) = shirabe::eval::evaluate_answers(&common::engine(), &set, config.indexer.passage_chars, 40, &[0.0, 1.01], true).expect("answer evaluation");
     eprintln!("{}", serde_json::to_string(&points.iter().map(|p| (p.threshold, p.answerable_span_found, p.unanswerable_abstained)).collect::<Vec<_>>()).expect("json"));
     assert_eq!((points[0].answerable, points[0].unanswerable), (20, 20));
     assert_eq!((points[0].answerable_answered, points[0].unanswerable_abstained), (1.0, 0.0));
     assert!(points[0].answerable_span_found >= 0.7, "{:?}", points[0]);
     assert_eq!((points[1].answerable_answered, points[1].answerable_span_found, points[1].unanswerable_abstained), (0.0, 0.0, 1.0));
+    assert_eq!(traces.len(), 40);
+    assert_eq!(traces.iter().filter(|t| t.answerable).count(), 20);
+    let labelled = traces.iter().filter(|t| t.answerable && t.candidates.iter().any(|c| c.has_span)).count();
+    assert!(labelled >= 16, "a span sentence among the candidates of {labelled} of 20 answerable questions");
+    assert!(traces.iter().all(|t| t.candidates.iter().all(|c| (0.0..=1.0).contains(&c.sentence.features.sim))));
 }

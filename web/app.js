@@ -223,7 +223,7 @@ function renderAnswer(a) {
     body.innerHTML = `<p><strong>回答できません</strong>：${esc(a.message)}</p>`;
     return;
   }
-  body.innerHTML = "<p>" + a.sentences.map((s) => `${s.table_header ? `<span class="table-header">${esc(s.table_header)}</span><br>` : ""}${esc(s.text)}${s.citations.map((n) => `<a class="cite" href="${esc(a.citations[n - 1].link)}">[${n}]</a>`).join("")}`).join("") + "</p>" +
+  body.innerHTML = "<p>" + a.sentences.map((s) => `${s.item ? "<br>" : ""}${s.table_header ? `<span class="table-header">${esc(s.table_header)}</span><br>` : ""}${esc(s.text)}${s.citations.map((n) => `<a class="cite" href="${esc(a.citations[n - 1].link)}"${s.item ? ` title="${esc([a.citations[n - 1].anchor, s.item].filter(Boolean).join(""))}"` : ""}>[${n}]</a>`).join("")}`).join("") + "</p>" +
     "<ol class=\"meta\">" + a.citations.map((c) => `<li><a href="${esc(c.link)}">${esc(c.title)}</a> ${esc([c.number, c.anchor, c.page ? c.page + "ページ" : ""].filter(Boolean).join("・"))}${c.status !== "in_force" ? ` <span class="badge ${esc(c.status)}">${esc(c.status_label)}</span>` : ""}` +
       actionsHtml(c.document_id, citationText(c.title, c.number, c.anchor, c.page)) + "</li>").join("") + "</ol>";
 }

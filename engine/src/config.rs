@@ -18,13 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Access;
 
-/// Default abstention threshold on the decision score (`answer.threshold`). Chosen as the lowest
-/// threshold at which every calibration set abstains on at least 80 % of its unanswerable
-/// questions (README, "Grounded answers"): the officials' questions over the shared corpus
-/// (`eval/corpus-qa/dev.jsonl`: 83–88 % abstained over four runs, answer span found for 65 % of
-/// the answerable; at 0.73, 79–83 %) and JSQuAD (87 %).
-pub const DEFAULT_THRESHOLD: f32 = 0.735;
-
 /// The whole configuration. See `shirabe.example.toml` for a commented example.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -261,9 +254,13 @@ impl Default for SearchConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerConfig {
-    /// The extractive answerer abstains when its best sentence scores below this (0–1). Higher:
-    /// fewer wrong answers and more abstentions. Default [`DEFAULT_THRESHOLD`].
-    pub threshold: f32,
+    /// The extractive answerer abstains when the probability that its sentences hold the answer
+    /// falls below this (0–1). Higher: fewer wrong answers and more abstentions. Unset (the
+    /// default): the threshold the answer model was trained with.
+    pub threshold: Option<f32>,
+    /// An answer model file written by `shirabe train-answerer`. Unset (the default): the model
+    /// built into the program (`engine/models/answer-model.json`).
+    pub model_file: Option<PathBuf>,
     /// A local OpenAI-compatible endpoint (`http://host:port`, `…/v1` or the full
     /// `…/v1/chat/completions`). Unset (the default): answers are extractive only.
     pub generator_url: Option<String>,
@@ -281,7 +278,8 @@ pub struct AnswerConfig {
 impl Default for AnswerConfig {
     fn default() -> Self {
         AnswerConfig {
-            threshold: DEFAULT_THRESHOLD,
+            threshold: None,
+            model_file: None,
             generator_url: None,
             generator_model: "local".into(),
             generator_timeout_secs: 30,
@@ -355,8 +353,8 @@ impl Config {
         if config.auth.sso_header.is_some() && config.auth.sso_hosts.is_empty() {
             return Err(ConfigError("auth.sso_header is set but auth.sso_hosts is empty: name the host the SSO proxy serves the page under (e.g. sso_hosts = [\"shirabe.example.lg.jp\"])".into()));
         }
-        if !(0.0..=1.0).contains(&config.answer.threshold) {
-            return Err(ConfigError(format!("answer.threshold must be between 0 and 1, not {}", config.answer.threshold)));
+        if let Some(t) = config.answer.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+            return Err(ConfigError(format!("answer.threshold must be between 0 and 1, not {t}")));
         }
         Ok(config)
     }
@@ -446,9 +444,9 @@ mod tests {
     fn the_answer_threshold_is_a_key_and_checked() {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
-            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.answer.threshold, DEFAULT_THRESHOLD);
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.answer.threshold, None);
             jail.create_file("shirabe.toml", "[answer]\nthreshold = 0.8\n")?;
-            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.answer.threshold, 0.8);
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.answer.threshold, Some(0.8));
             jail.set_env("SHIRABE_ANSWER__THRESHOLD", "1.5");
             let err = Config::load(None).expect_err("out of range");
             assert!(err.to_string().contains("answer.threshold"), "{err}");

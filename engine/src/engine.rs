@@ -17,6 +17,7 @@ use chrono::NaiveDate;
 use crate::answer::ask::{Asked, Asker};
 use crate::answer::extract::Answerer;
 use crate::answer::generate::Generator;
+use crate::answer::model::AnswerModel;
 use crate::config::Config;
 use crate::error::Result;
 use crate::index::Generation;
@@ -37,6 +38,8 @@ pub struct Engine {
     pub expander: QueryExpander,
     /// The optional generator (`[answer] generator_url`); `None`: extractive answers only.
     pub generator: Option<Generator>,
+    /// The learned answer model (`[answer] model_file`, else the built-in one).
+    pub answer_model: AnswerModel,
 }
 
 impl Engine {
@@ -44,13 +47,19 @@ impl Engine {
     /// names.
     pub fn new(config: Config, analyzers: Analyzers, embedder: Arc<Embedder>) -> Result<Engine> {
         let expander = QueryExpander::from_config(&config)?;
-        Ok(Engine::with_expander(config, analyzers, embedder, expander))
+        let mut engine = Engine::with_expander(config, analyzers, embedder, expander);
+        if let Some(path) = &engine.config.answer.model_file {
+            engine.answer_model = AnswerModel::from_file(path)?;
+        }
+        Ok(engine)
     }
 
-    /// [`Engine::new`] with a given synonym list (the evaluation harness compares lists).
+    /// [`Engine::new`] with a given synonym list (the evaluation harness compares lists) and the
+    /// built-in answer model.
     pub fn with_expander(config: Config, analyzers: Analyzers, embedder: Arc<Embedder>, expander: QueryExpander) -> Engine {
         let generator = Generator::from_config(&config.answer);
-        Engine { config, analyzers, embedder, expander, generator }
+        let answer_model = AnswerModel::builtin().clone();
+        Engine { config, analyzers, embedder, expander, generator, answer_model }
     }
 
     /// Loads the dictionary and the embedding model that setup built, then [`Engine::new`].
@@ -66,16 +75,21 @@ impl Engine {
         Retriever { analyzers: &self.analyzers, embedder: &self.embedder, config: &self.config.search, expander: &self.expander, cache_scope }
     }
 
-    /// The extractive answerer with `threshold` (the configured one is `config.answer.threshold`).
+    /// The extractive answerer with `threshold` (see [`Engine::answer_threshold`]).
     pub fn answerer<'a>(&'a self, threshold: f32, cache_scope: &'a str) -> Answerer<'a> {
-        Answerer { analyzers: &self.analyzers, embedder: &self.embedder, threshold, cache_scope }
+        Answerer { analyzers: &self.analyzers, embedder: &self.embedder, model: &self.answer_model, threshold, cache_scope }
+    }
+
+    /// The abstention threshold in force: the configured one, else the answer model's.
+    pub fn answer_threshold(&self) -> f32 {
+        self.config.answer.threshold.unwrap_or(self.answer_model.threshold)
     }
 
     /// The whole answer path for one caller, as configured.
     pub fn asker<'a>(&'a self, cache_scope: &'a str) -> Asker<'a> {
         Asker {
             retriever: self.retriever(cache_scope),
-            answerer: self.answerer(self.config.answer.threshold, cache_scope),
+            answerer: self.answerer(self.answer_threshold(), cache_scope),
             generator: self.generator.as_ref(),
         }
     }

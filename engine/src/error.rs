@@ -31,6 +31,9 @@ pub enum Error {
     Ingest(Box<dyn std::error::Error + Send + Sync>),
     #[error("index error: {0}")]
     Index(String),
+    /// The learned answer model's file is unreadable or was trained for other features.
+    #[error("answer model: {0}")]
+    AnswerModel(String),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
     /// The audit log cannot be written safely (another writer, a cut tail).

@@ -1,63 +1,38 @@
 //! Grounded answers: the extractive answerer.
 //!
 //! An answer is made only of sentences copied verbatim from retrieved passages, each cited to
-//! its passage, so every statement can be checked against its source. Candidate sentences from
-//! the top passages are scored by three signals — embedding similarity to the question, how many
-//! of the question's content words they contain, and answer-type cues (an amount for いくら, a
-//! date for いつ, a count for 何人, an office for どこ) — then the best are ordered by their place
-//! in the ranking and de-duplicated. A sentence's similarity is measured in its document (the
-//! title before it), since 「この法律は、…」 only says which law it is about there. When even the
-//! best sentence scores below the calibrated threshold, the answerer abstains instead of
-//! guessing; the threshold was calibrated with `shirabe eval-answers` (see the README).
+//! its passage, so every statement can be checked against its source. Every sentence of the
+//! passages read is a candidate, described by the features of [`crate::answer::model`]: its
+//! embedding similarity to the question (measured in its document, the title before it, since
+//! 「この法律は、…」 only says which law it is about there), how many of the question's content
+//! words it contains, answer-type cues (an amount for いくら, a date for いつ, a count for 何人,
+//! an office for どこ), and where its passage ranks. The learned sentence model scores them; the
+//! best are ordered by their place in the ranking and de-duplicated. The learned decision model
+//! then gives the probability that the quoted sentences hold the answer, and below the threshold
+//! the answerer abstains instead of guessing.
 
 use regex::Regex;
 use serde::Serialize;
 
+use crate::answer::model::{sigmoid, AnswerModel, DecisionFeatures, SentenceFeatures};
 use crate::error::Result;
 use crate::index::embed::{cosine, Embedder};
 use crate::retrieve::search::PassageHit;
 use crate::text::analysis::{prepare, Analyzers};
 
-/// Passages the answerer ranks first: it reads these (and the rank bonus favours them).
+/// Passages the answerer ranks first: it reads these (and the rank feature favours them).
 pub const PASSAGES_READ: usize = 5;
 /// Passages the answerer reads at most: the best [`PASSAGES_READ`] and the neighbours
 /// [`crate::answer::ask`] adds after them.
 pub const MAX_PASSAGES_READ: usize = PASSAGES_READ + 6;
-/// Weights of a sentence's score (they sum to 1): embedding similarity to the question, share
-/// of the question's content words, answer-type cue, and the rank of its passage. Chosen with
-/// `shirabe eval-answers --trace` on the officials' dev questions (README, "Grounded answers"):
-/// similarity separates answerable from unanswerable questions best, and word coverage
-/// favoured long sentences that repeat the question's terms over the short one that answers.
-const SIM_WEIGHT: f32 = 0.6;
-const COVER_WEIGHT: f32 = 0.2;
-const CUE_WEIGHT: f32 = 0.1;
-const RANK_WEIGHT: f32 = 0.1;
-/// Candidate sentences embedded at most per question, those with the best cheap parts. Embedding
-/// is most of an answer's cost, and some questions have 150 candidates. On the officials'
-/// questions (dev and held-out) and JSQuAD, 8 gave the figures of 16 within one question per set
-/// (the answer sentence is nearly always among those with the best cheap parts) and cut the
-/// `/api/answer` p95 from about 320 to 250 ms on 2 cores; since each sentence is embedded with
-/// its document's title (longer texts), 6 are embedded, which on the dev questions and JSQuAD
-/// gives the figures of 8.
-const MAX_EMBEDDED: usize = 6;
-/// Weight of the best sentence's score alone (without its document's title) in the decision to
-/// answer; the rest is its score in the document. Choosing sentences by their similarity in the
-/// document picks the right one more often, but the title lifts every sentence of an on-topic
-/// document, near-misses included, so it separates answerable from unanswerable questions less
-/// well. On the officials' dev questions the mean of both raised the span hit from 0.60 to 0.65
-/// at the same abstention (README, "Grounded answers").
-const DECISION_ALONE_WEIGHT: f32 = 0.5;
-/// Once the best sentence clears the threshold, the next ones join it (up to [`MAX_SENTENCES`])
-/// when they score at most this much below it, even under the threshold: the threshold decides
-/// whether to answer, and the answer often sits in the sentence next to the best match (the
-/// ただし of the same 項, the next row of a table). On the officials' dev questions this raised
-/// the span hit from 0.47 to 0.56 at the same abstention (README, "Grounded answers").
-const SUPPORT_MARGIN: f32 = 0.12;
+/// Candidate sentences embedded at most per question: those whose logit without similarity
+/// (the cheap part) is best. Embedding is most of an answer's cost, and some questions have 150
+/// candidates; with each sentence embedded after its document's title, 6 keep `/api/answer`
+/// within its 250 ms p95 on 2 cores, and on the officials' dev questions and JSQuAD gave the
+/// figures of 8 and 16 (README, "Grounded answers").
+pub const MAX_EMBEDDED: usize = 6;
 /// Most sentences in an answer.
 pub const MAX_SENTENCES: usize = 3;
-/// Default abstention threshold (`answer.threshold`); configuration owns it and says how it was
-/// chosen.
-pub use crate::config::DEFAULT_THRESHOLD;
 
 /// The Japanese message of an abstention.
 pub const ABSTAIN_MESSAGE: &str = "検索された文書からは、この質問に確実に答えられる記述が見つかりませんでした。関連する文書を確認してください。";
@@ -73,8 +48,8 @@ pub struct AnswerSentence {
     /// Character offsets of the sentence inside its passage text.
     pub start: usize,
     pub end: usize,
-    /// Extractive: the combined sentence score. Generated: the share of the sentence covered by
-    /// verbatim runs of its cited passages.
+    /// Extractive: the sentence model's probability that this sentence answers. Generated: the
+    /// share of the sentence covered by verbatim runs of its cited passages.
     pub score: f32,
     /// Written by the optional generator (and checked against its citations) rather than copied
     /// verbatim; `start`/`end` then locate the passage sentence it overlaps most.
@@ -83,6 +58,10 @@ pub struct AnswerSentence {
     /// 「住民票の写し | 1通300円 | 1通200円」 comes with 「区分 | 窓口 | コンビニ交付」.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_header: Option<String>,
+    /// In a law's 項: the 号 the sentence is (「第二号」, or 「イ」 for a 号の細分), which with the
+    /// passage's 条/項 makes its citation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 /// An answer or an abstention.
@@ -92,21 +71,29 @@ pub struct Answer {
     pub sentences: Vec<AnswerSentence>,
     /// Passage ids cited, in citation-number order.
     pub cited_passages: Vec<String>,
-    /// The decision score the threshold was compared with (see `DECISION_ALONE_WEIGHT`), or an
-    /// upper bound of it when no sentence was embedded; useful for calibration.
+    /// The decision model's probability that the quoted sentences hold the answer (what the
+    /// threshold was compared with); 0 when no sentence was a candidate.
     pub best_score: f32,
 }
 
 /// A candidate sentence.
 struct Candidate {
-    rank: usize,
     passage_id: String,
     text: String,
     start: usize,
     end: usize,
+    /// Rank of the passage in reading order (0 = best); sentences are quoted in this order.
+    rank: usize,
     table_header: Option<String>,
     /// The title of the sentence's document, when the caller knows it.
     title: Option<String>,
+    /// Its features; `sim` is filled in once the sentence is embedded.
+    features: SentenceFeatures,
+    /// In a law passage: the other sentences of its unit (see [`crate::answer::units`]), quoted
+    /// with it.
+    unit: Vec<(usize, usize, String)>,
+    /// Its 号, in a law passage.
+    item: Option<String>,
 }
 
 impl Candidate {
@@ -279,12 +266,23 @@ struct AnswerTypes<'a> {
 }
 
 impl AnswerTypes<'_> {
+    /// Whether the question asks for a particular type.
+    fn asks(&self) -> bool {
+        self.counted.is_some() || !self.kinds.is_empty()
+    }
+
+    /// Whether the sentence holds an expression of a type the question asks for.
+    fn has(&self, sentence: &str) -> bool {
+        self.counted.iter().chain(self.kinds.iter().copied()).any(|re| re.is_match(sentence))
+    }
+
     /// 1.0 when the question asks for a type and the sentence has it, 0.5 when the question asks
     /// for no particular type, 0.0 when it asks for one the sentence lacks.
+    #[cfg(test)]
     fn score(&self, sentence: &str) -> f32 {
-        if self.counted.is_none() && self.kinds.is_empty() {
+        if !self.asks() {
             0.5
-        } else if self.counted.iter().chain(self.kinds.iter().copied()).any(|re| re.is_match(sentence)) {
+        } else if self.has(sentence) {
             1.0
         } else {
             0.0
@@ -301,111 +299,148 @@ fn stretch(cosine: f32) -> f32 {
 pub struct Answerer<'a> {
     pub analyzers: &'a Analyzers,
     pub embedder: &'a Embedder,
+    /// The learned sentence and decision models.
+    pub model: &'a AnswerModel,
+    /// Least probability (of the decision model) to answer.
     pub threshold: f32,
     /// Whose entries of the embedder's cache the answer uses (see `Retriever::cache_scope`).
     pub cache_scope: &'a str,
 }
 
-/// The parts of a candidate sentence's score other than embedding similarity.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Parts {
-    /// Share of the question's content words in the sentence.
-    pub covered: f32,
-    /// Answer-type cue (see `AnswerTypes::score`).
-    pub cue: f32,
-    /// Rank of the sentence's passage among those read (0 = best).
-    pub rank: usize,
-}
-
-impl Parts {
-    /// The combined score with the (stretched) similarity `sim`.
-    fn score(&self, sim: f32) -> f32 {
-        SIM_WEIGHT * sim + self.cheap()
-    }
-
-    fn cheap(&self) -> f32 {
-        let rank_bonus = RANK_WEIGHT * (1.0 - self.rank as f32 / PASSAGES_READ as f32);
-        COVER_WEIGHT * self.covered + CUE_WEIGHT * self.cue + rank_bonus
-    }
-}
-
-/// One candidate sentence with every signal the answerer has, for calibration (`shirabe
-/// eval-answers --trace`).
-#[derive(Debug, Clone, Serialize)]
+/// One candidate sentence with every signal the answerer has, for training the model (`shirabe
+/// eval-answers --trace`). Every candidate is embedded, none pruned.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TracedSentence {
     pub passage_id: String,
     pub text: String,
-    pub parts: Parts,
-    /// Question–sentence cosine with the document's title before the sentence, stretched to
-    /// [0, 1] as the score uses it.
-    pub sim: f32,
-    /// The same without the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_header: Option<String>,
+    pub features: SentenceFeatures,
+    /// The similarity without the document's title (stretched), a decision feature.
     pub sim_alone: f32,
-    /// The combined score with `sim`: what sentences are chosen by.
-    pub score: f32,
-    /// `score` mixed with the combined score with `sim_alone`: what the decision to answer
-    /// compares with the threshold (for the best sentence).
-    pub decision: f32,
+    /// The other sentences of its law unit, joined (quoted with it when it is chosen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// Every candidate of a question, as [`Answerer::trace`] gives them.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Trace {
+    /// Whether the question asks for an answer type (a decision feature).
+    pub asks_type: bool,
+    /// Share of the question's content words in none of the candidates (a decision feature).
+    #[serde(default)]
+    pub uncovered: f32,
+    pub sentences: Vec<TracedSentence>,
+}
+
+/// The candidates that are embedded: the [`MAX_EMBEDDED`] with the best logit without
+/// similarity (ties: the earlier one). Shared with training, so that the model is trained on the
+/// choice the answerer makes.
+pub fn embedded_candidates(model: &AnswerModel, features: &[SentenceFeatures]) -> Vec<usize> {
+    let cheap: Vec<f32> = features.iter().map(|f| model.sentence_cheap_logit(f)).collect();
+    let mut live: Vec<usize> = (0..features.len()).collect();
+    live.sort_by(|&a, &b| cheap[b].total_cmp(&cheap[a]).then(a.cmp(&b)));
+    live.truncate(MAX_EMBEDDED);
+    live
+}
+
+/// The embedded candidates `live` ordered by their logits (best first), each with its logit.
+pub fn ranked(model: &AnswerModel, features: &[SentenceFeatures], live: &[usize]) -> Vec<(f32, usize)> {
+    let mut scored: Vec<(f32, usize)> = live.iter().map(|&i| (model.sentence_logit(&features[i]), i)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+}
+
+/// The decision features of a question from its ranked candidates (see [`ranked`]), the best
+/// one's similarity alone and the number of candidates.
+pub fn decision_features(features: &[SentenceFeatures], scored: &[(f32, usize)], sim_alone: f32, asks_type: bool, uncovered: f32) -> DecisionFeatures {
+    let (best_logit, best) = scored[0];
+    DecisionFeatures::new(&features[best], best_logit, sim_alone, scored.get(1).map(|s| s.0), asks_type, uncovered, features.len())
 }
 
 impl Answerer<'_> {
-    /// Candidate sentences of `hits` with the cheap parts of their scores; empty when the
-    /// question has no content word.
-    fn candidates(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> (Vec<Candidate>, Vec<Parts>) {
+    /// Candidate sentences of `hits` with their features other than similarity, whether the
+    /// question asks for an answer type, and the share of its content words that no candidate
+    /// holds; no candidates when the question has no content word.
+    fn candidates(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> (Vec<Candidate>, bool, f32) {
         let q_prepared = prepare(question);
         let asked = Cues::get().asked(&q_prepared);
+        let asks_type = asked.asks();
         let q_tokens: Vec<String> = self.analyzers.ja_tokens(&q_prepared).into_iter().filter(|t| is_content(t)).collect();
         if q_tokens.is_empty() {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), asks_type, 0.0);
         }
         let mut candidates = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (rank, hit) in hits.iter().take(MAX_PASSAGES_READ).enumerate() {
-            // Neighbours added after the best passages get the smallest rank bonus.
-            let rank = rank.min(PASSAGES_READ - 1);
             let title = title_of(&hit.passage.doc_id);
-            for (start, end, text) in sentences(&hit.passage.text) {
-                if text.chars().count() < 6 || is_heading_line(&text, title.as_deref(), hit.passage.anchor.as_deref()) {
+            let anchor = hit.passage.anchor.as_deref();
+            let law_article = anchor.is_some_and(|a| !crate::retrieve::query::article_refs(a).is_empty());
+            // A neighbour read after the best passages was retrieved by neither index.
+            let neighbour = hit.keyword_rank.is_none() && hit.vector_rank.is_none();
+            let mut first = true;
+            let all = sentences(&hit.passage.text);
+            for (k, (start, end, text)) in all.iter().cloned().enumerate() {
+                if text.chars().count() < 6 || is_heading_line(&text, title.as_deref(), anchor) {
                     continue;
                 }
                 let table_header = table_header(&hit.passage.text, &text);
-                let title = title.clone();
-                candidates.push(Candidate { rank, passage_id: hit.passage.id.clone(), text, start, end, table_header, title });
+                let (unit, item) = if law_article {
+                    let members = crate::answer::units::unit(&hit.passage.text, &all, k).into_iter().filter(|&m| m != k).map(|m| all[m].clone()).collect();
+                    (members, item_citation(&hit.passage.text, start))
+                } else {
+                    (Vec::new(), None)
+                };
+                let mut c = Candidate { passage_id: hit.passage.id.clone(), text, start, end, rank, table_header, title: title.clone(), features: SentenceFeatures::default(), unit, item };
+                let s_tokens = self.analyzers.ja_tokens(&prepare(&c.scored_text()));
+                seen.extend(q_tokens.iter().filter(|t| s_tokens.contains(t)).cloned());
+                let has_type = asked.has(&c.text);
+                c.features = SentenceFeatures {
+                    sim: 0.0,
+                    covered: q_tokens.iter().filter(|t| s_tokens.contains(t)).count() as f32 / q_tokens.len() as f32,
+                    cue_match: if asks_type && has_type { 1.0 } else { 0.0 },
+                    cue_miss: if asks_type && !has_type { 1.0 } else { 0.0 },
+                    rank: rank.min(PASSAGES_READ - 1) as f32 / (PASSAGES_READ - 1) as f32,
+                    neighbour: if neighbour { 1.0 } else { 0.0 },
+                    length: (c.text.chars().count() as f32).ln() / 6.0,
+                    table_row: if c.table_header.is_some() { 1.0 } else { 0.0 },
+                    first_in_passage: if first { 1.0 } else { 0.0 },
+                    law_article: if law_article { 1.0 } else { 0.0 },
+                    both_retrievers: if hit.keyword_rank.is_some() && hit.vector_rank.is_some() { 1.0 } else { 0.0 },
+                };
+                first = false;
+                candidates.push(c);
             }
         }
-        let parts = candidates
-            .iter()
-            .map(|c| {
-                let s_tokens = self.analyzers.ja_tokens(&prepare(&c.scored_text()));
-                let covered = q_tokens.iter().filter(|t| s_tokens.contains(t)).count() as f32 / q_tokens.len() as f32;
-                Parts { covered, cue: asked.score(&c.text), rank: c.rank }
-            })
-            .collect();
-        (candidates, parts)
+        let uncovered = q_tokens.iter().filter(|t| !seen.contains(*t)).count() as f32 / q_tokens.len() as f32;
+        (candidates, asks_type, uncovered)
     }
 
-    /// Every candidate sentence of `hits` with all its signals, none pruned (for calibration).
-    pub fn trace(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Vec<TracedSentence>> {
-        let (candidates, parts) = self.candidates(question, hits, title_of);
+    /// Every candidate sentence of `hits` with all its features, none pruned (for training).
+    pub fn trace(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Trace> {
+        let (candidates, asks_type, uncovered) = self.candidates(question, hits, title_of);
         if candidates.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Trace { asks_type, uncovered, sentences: Vec::new() });
         }
         let q_vec = self.embedder.embed_query(question, self.cache_scope)?;
         let in_document: Vec<String> = candidates.iter().map(Candidate::text_in_document).collect();
         let alone: Vec<String> = candidates.iter().map(Candidate::scored_text).collect();
         let v_doc = self.embedder.embed_sentences(&in_document, self.cache_scope)?;
         let v_alone = self.embedder.embed_sentences(&alone, self.cache_scope)?;
-        Ok(candidates
+        let sentences = candidates
             .into_iter()
-            .zip(parts)
             .zip(v_doc.iter().zip(&v_alone))
-            .map(|((c, parts), (vd, va))| {
-                let sim = stretch(cosine(&q_vec, vd));
-                let sim_alone = stretch(cosine(&q_vec, va));
-                let score = parts.score(sim);
-                let decision = mix_for_decision(score, parts.score(sim_alone));
-                TracedSentence { passage_id: c.passage_id, text: c.text, parts, sim, sim_alone, score, decision }
+            .map(|(c, (vd, va))| TracedSentence {
+                passage_id: c.passage_id,
+                text: c.text,
+                table_header: c.table_header,
+                features: SentenceFeatures { sim: stretch(cosine(&q_vec, vd)), ..c.features },
+                sim_alone: stretch(cosine(&q_vec, va)),
+                unit: (!c.unit.is_empty()).then(|| c.unit.iter().map(|u| u.2.as_str()).collect::<Vec<_>>().join("\n")),
             })
-            .collect())
+            .collect();
+        Ok(Trace { asks_type, uncovered, sentences })
     }
 
     /// Answers `question` from `hits` (ranked passages the caller may see), or abstains.
@@ -417,57 +452,73 @@ impl Answerer<'_> {
     /// that a line repeating the title is not offered as an answer sentence. Reads every passage
     /// of `hits` (at most [`MAX_PASSAGES_READ`]): the caller decides what is read.
     pub fn answer_titled(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Answer> {
-        let (candidates, parts) = self.candidates(question, hits, title_of);
+        let (mut candidates, asks_type, uncovered) = self.candidates(question, hits, title_of);
         if candidates.is_empty() {
             return Ok(abstain(0.0));
         }
-        // The cheap part of each score first (coverage, cues, rank). Similarity adds at most
-        // SIM_WEIGHT, so a sentence whose cheap part cannot reach the threshold less the support
-        // margin even then is never embedded (it could neither answer nor join an answer): the
-        // pruning is exact, and embedding the sentences is most of an answer's cost.
-        // Of the rest, only the MAX_EMBEDDED with the best cheap parts are embedded.
-        let cheap: Vec<f32> = parts.iter().map(Parts::cheap).collect();
-        let mut live: Vec<usize> = (0..candidates.len()).filter(|&i| cheap[i] + SIM_WEIGHT >= self.threshold - SUPPORT_MARGIN).collect();
-        live.sort_by(|&a, &b| cheap[b].total_cmp(&cheap[a]).then(a.cmp(&b)));
-        live.truncate(MAX_EMBEDDED);
-        if live.is_empty() {
-            let bound = cheap.iter().fold(0.0f32, |a, &b| a.max(b)) + SIM_WEIGHT;
-            return Ok(abstain(bound));
-        }
+        let features: Vec<SentenceFeatures> = candidates.iter().map(|c| c.features).collect();
+        let live = embedded_candidates(self.model, &features);
         let q_vec = self.embedder.embed_query(question, self.cache_scope)?;
         let texts: Vec<String> = live.iter().map(|&i| candidates[i].text_in_document()).collect();
         let s_vecs = self.embedder.embed_sentences(&texts, self.cache_scope)?;
-        let mut scored: Vec<(f32, usize)> = live
-            .iter()
-            .zip(&s_vecs)
-            .map(|(&i, v)| {
-                (parts[i].score(stretch(cosine(&q_vec, v))), i)
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let best = scored[0].0;
-        let decision = self.decision(&q_vec, &candidates[scored[0].1], &parts[scored[0].1], best)?;
-        if decision < self.threshold {
-            return Ok(abstain(decision));
+        for (&i, v) in live.iter().zip(&s_vecs) {
+            candidates[i].features.sim = stretch(cosine(&q_vec, v));
+        }
+        let features: Vec<SentenceFeatures> = candidates.iter().map(|c| c.features).collect();
+        let scored = ranked(self.model, &features, &live);
+        let (best_logit, best) = scored[0];
+        // Without a title the sentence alone is what was embedded.
+        let sim_alone = if candidates[best].title.is_none() {
+            features[best].sim
+        } else {
+            let alone = self.embedder.embed_sentences(&[candidates[best].scored_text()], self.cache_scope)?;
+            alone.first().map_or(features[best].sim, |v| stretch(cosine(&q_vec, v)))
+        };
+        let decision = decision_features(&features, &scored, sim_alone, asks_type, uncovered);
+        let probability = self.model.answer_probability(&decision);
+        if probability < self.threshold {
+            return Ok(abstain(probability));
         }
         let mut chosen: Vec<(f32, usize)> = Vec::new();
-        for &(score, i) in &scored {
-            if chosen.len() >= MAX_SENTENCES || score < best - SUPPORT_MARGIN {
+        for &(logit, i) in &scored {
+            if chosen.len() >= MAX_SENTENCES || logit < best_logit - self.model.support {
                 break;
             }
             let text = &candidates[i].text;
             if chosen.iter().any(|(_, j)| near_duplicate(&candidates[*j].text, text)) {
                 continue;
             }
-            chosen.push((score, i));
+            chosen.push((logit, i));
+        }
+        // Each chosen sentence with the rest of its law unit (a 柱書 with its 号, a main sentence
+        // with its ただし書), all verbatim from the same passage.
+        struct Quoted<'c> {
+            candidate: &'c Candidate,
+            start: usize,
+            end: usize,
+            text: &'c str,
+            item: Option<String>,
+            logit: f32,
+        }
+        let mut quoted: Vec<Quoted<'_>> = Vec::new();
+        for &(logit, i) in &chosen {
+            let c = &candidates[i];
+            let own = std::iter::once(Quoted { candidate: c, start: c.start, end: c.end, text: &c.text, item: c.item.clone(), logit });
+            let hit_text = hits.iter().find(|h| h.passage.id == c.passage_id).map(|h| h.passage.text.as_str()).unwrap_or("");
+            let members = c.unit.iter().map(|(start, end, text)| Quoted { candidate: c, start: *start, end: *end, text, item: item_citation(hit_text, *start), logit });
+            for q in own.chain(members) {
+                if !quoted.iter().any(|o| o.candidate.passage_id == q.candidate.passage_id && o.start == q.start) {
+                    quoted.push(q);
+                }
+            }
         }
         // Ranking order, then position inside the passage: reads as the sources do.
-        chosen.sort_by_key(|(_, i)| (candidates[*i].rank, candidates[*i].start));
+        quoted.sort_by_key(|q| (q.candidate.rank, q.start));
         let mut cited: Vec<String> = Vec::new();
-        let sentences = chosen
+        let sentences = quoted
             .into_iter()
-            .map(|(score, i)| {
-                let c = &candidates[i];
+            .map(|q| {
+                let c = q.candidate;
                 let n = match cited.iter().position(|p| p == &c.passage_id) {
                     Some(k) => k + 1,
                     None => {
@@ -475,40 +526,35 @@ impl Answerer<'_> {
                         cited.len()
                     }
                 };
+                let own = q.start == c.start;
                 AnswerSentence {
-                    text: c.text.clone(),
+                    text: q.text.to_string(),
                     citations: vec![n],
                     passage_id: c.passage_id.clone(),
-                    start: c.start,
-                    end: c.end,
-                    score,
+                    start: q.start,
+                    end: q.end,
+                    score: sigmoid(q.logit),
                     generated: false,
-                    table_header: c.table_header.clone(),
+                    table_header: if own { c.table_header.clone() } else { None },
+                    item: q.item,
                 }
             })
             .collect();
-        Ok(Answer { answerable: true, sentences, cited_passages: cited, best_score: decision })
+        Ok(Answer { answerable: true, sentences, cited_passages: cited, best_score: probability })
     }
-
-    /// The score the threshold is compared with: the mean of the best sentence's score in its
-    /// document and its score alone (see [`DECISION_ALONE_WEIGHT`]).
-    fn decision(&self, q_vec: &[f32], candidate: &Candidate, parts: &Parts, in_document: f32) -> Result<f32> {
-        if candidate.title.is_none() {
-            return Ok(in_document);
-        }
-        let alone = self.embedder.embed_sentences(&[candidate.scored_text()], self.cache_scope)?;
-        let Some(v) = alone.first() else { return Ok(in_document) };
-        Ok(mix_for_decision(in_document, parts.score(stretch(cosine(q_vec, v)))))
-    }
-}
-
-/// The decision score of a sentence from its score in its document and its score alone.
-fn mix_for_decision(in_document: f32, alone: f32) -> f32 {
-    (1.0 - DECISION_ALONE_WEIGHT) * in_document + DECISION_ALONE_WEIGHT * alone
 }
 
 fn abstain(best: f32) -> Answer {
     Answer { answerable: false, sentences: Vec::new(), cited_passages: Vec::new(), best_score: best }
+}
+
+/// The 号 of the sentence starting at character `start` of a law passage, as a citation part:
+/// 「第二号」 for a 号, the label itself for a 号の細分 (「イ」, 「(1)」).
+fn item_citation(passage: &str, start: usize) -> Option<String> {
+    let line_start = passage.chars().take(start).collect::<Vec<_>>().iter().rposition(|&c| c == '\n').map_or(0, |p| p + 1);
+    let line: String = passage.chars().skip(line_start).take_while(|&c| c != '\n').collect();
+    let label = crate::answer::units::item_of(&line)?;
+    Some(if label.chars().all(|c| "一二三四五六七八九十百の".contains(c)) { format!("第{label}号") } else { label })
 }
 
 /// Content words: anything but one-character kana.
@@ -554,7 +600,8 @@ fn is_article_caption(line: &str, anchor: Option<&str>) -> bool {
     enclosed && !line.contains('。') && anchor.is_some_and(|a| !crate::retrieve::query::article_refs(a).is_empty())
 }
 
-fn near_duplicate(a: &str, b: &str) -> bool {
+/// Whether one sentence contains the other (after normalisation): only one of them is quoted.
+pub fn near_duplicate(a: &str, b: &str) -> bool {
     let pa = prepare(a);
     let pb = prepare(b);
     pa.contains(&pb) || pb.contains(&pa)

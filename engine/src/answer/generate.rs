@@ -249,6 +249,7 @@ impl Generator {
                     score: s.support,
                     generated: true,
                     table_header: None,
+                    item: None,
                 }
             })
             .collect();
@@ -461,7 +462,7 @@ mod tests {
             vector_rank: None,
             snippet: String::new(),
         };
-        let sentence = AnswerSentence { text: "粗大ごみの収集手数料は、１点につき４００円とする。".into(), citations: vec![1], passage_id: "d#0".into(), start: 0, end: 25, score: 0.9, generated: false, table_header: None };
+        let sentence = AnswerSentence { text: "粗大ごみの収集手数料は、１点につき４００円とする。".into(), citations: vec![1], passage_id: "d#0".into(), start: 0, end: 25, score: 0.9, generated: false, table_header: None, item: None };
         let extractive = Answer { answerable: true, sentences: vec![sentence], cited_passages: vec!["d#0".into()], best_score: 0.9 };
         let (answer, report) = generator.rephrase("粗大ごみの手数料は", &[hit], &|_| None, extractive.clone());
         assert_eq!(report, Some(GeneratorReport { fallback: Some("endpoint_error".into()), ..GeneratorReport::default() }));

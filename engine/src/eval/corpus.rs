@@ -27,10 +27,13 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use super::feedback::{matches_judged, Judged, Verdict};
+use super::train::{TrainingCandidate, TrainingQuestion};
 use crate::answer::ask::{Asked, Asker};
+use crate::answer::extract::{Trace, TracedSentence};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Filter;
+use crate::retrieve::search::Mode;
 
 /// One question of the file.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,8 +86,10 @@ pub struct QuestionRow {
     pub verdict: Option<Verdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matches_judged: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace: Option<Vec<TraceRow>>,
+    /// With `trace`: the question's candidates for training, and (an answerable question with
+    /// a source) the same question made unanswerable by leaving its source document out.
+    #[serde(skip)]
+    pub traces: Vec<TrainingQuestion>,
 }
 
 /// The figures of a run, printed as one JSON line.
@@ -128,19 +133,8 @@ pub struct CorpusEvalOptions<'a> {
     pub index_dir: PathBuf,
     /// The extraction worker binary (see [`crate::index::RunOptions::worker`]).
     pub worker: Option<&'a Path>,
-    /// Add every candidate sentence with its signals to the rows (for calibration).
+    /// Trace every candidate sentence with its features into the rows (for training).
     pub trace: bool,
-}
-
-/// A candidate sentence in a traced row.
-#[derive(Debug, Clone, Serialize)]
-pub struct TraceRow {
-    #[serde(flatten)]
-    pub sentence: crate::answer::extract::TracedSentence,
-    /// The fused retrieval score of the sentence's passage.
-    pub retrieval: f32,
-    /// Whether the sentence holds an answer span.
-    pub has_span: bool,
 }
 
 /// A question's answer spans as they are compared (empty ones dropped).
@@ -199,20 +193,7 @@ pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let mut row = judge(q, &asked, &gen, &corpus, ms);
         if opts.trace {
-            let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
-            let spans = span_keys(q);
-            let traced = asker.answerer.trace(&q.question, &asked.read, &title_of)?;
-            row.trace = Some(
-                traced
-                    .into_iter()
-                    .map(|sentence| {
-                        let retrieval = asked.read.iter().find(|h| h.passage.id == sentence.passage_id).map_or(0.0, |h| h.score);
-                        let key = span_key(&sentence.text);
-                        let has_span = spans.iter().any(|a| key.contains(a));
-                        TraceRow { sentence, retrieval, has_span }
-                    })
-                    .collect(),
-            );
+            row.traces = trace(&asker, &gen, q, &asked, &corpus, &filter)?;
         }
         rows.push(row);
     }
@@ -233,7 +214,7 @@ pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<
         questions: rows.len(),
         answerable: answerable.len(),
         unanswerable: unanswerable.len(),
-        threshold: config.answer.threshold,
+        threshold: engine.answer_threshold(),
         answered: share(&answerable, &|r| r.answered),
         span_hit: share(&answerable, &|r| r.span_hit),
         doc_hit: share(&answerable, &|r| r.doc_hit),
@@ -251,6 +232,49 @@ pub fn evaluate_corpus(engine: &Engine, opts: &CorpusEvalOptions<'_>) -> Result<
         passages: gen.num_passages(),
     };
     Ok((figures, rows))
+}
+
+/// The training questions of `q`: its candidates as the answerer read them, and, for an
+/// answerable question with a source, the question made unanswerable (the SQuAD 2.0 recipe):
+/// retrieved again with its source document and every passage holding a span left out, so the
+/// answerer reads the next best passages, where the answer is not.
+fn trace(asker: &Asker<'_>, gen: &crate::index::Generation, q: &CorpusQuestion, asked: &Asked, corpus: &Path, filter: &Filter) -> Result<Vec<TrainingQuestion>> {
+    let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
+    let spans = span_keys(q);
+    let holds = |text: &str| {
+        let key = span_key(text);
+        spans.iter().any(|a| key.contains(a))
+    };
+    let has_span = |s: &TracedSentence| holds(&format!("{}{}", s.table_header.as_deref().unwrap_or(""), s.text));
+    let unit_has_span = |s: &TracedSentence| s.unit.as_deref().is_some_and(holds);
+    let training = |id: String, answerable: bool, traced: Trace| TrainingQuestion {
+        id,
+        answerable,
+        made_unanswerable: false,
+        asks_type: traced.asks_type,
+        uncovered: traced.uncovered,
+        candidates: traced.sentences.into_iter().map(|sentence| TrainingCandidate { has_span: has_span(&sentence), unit_has_span: unit_has_span(&sentence), sentence }).collect(),
+    };
+    // An exported verdict nobody has reviewed says nothing about the right answer: no label.
+    let Some(answerable) = q.answerable else { return Ok(Vec::new()) };
+    let mut out = vec![training(q.id.clone(), answerable, asker.answerer.trace(&q.question, &asked.read, &title_of)?)];
+    if let (true, Some(src)) = (answerable, &q.source) {
+        let from_source = |doc_id: &str| {
+            gen.documents.get(doc_id).is_some_and(|d| {
+                let rel = Path::new(&d.source_path).strip_prefix(corpus).map(|p| p.to_string_lossy().to_string()).unwrap_or_default();
+                rel == src.file || d.source_path == src.file
+            })
+        };
+        let hits = asker.retriever.passages(gen, &q.question, filter, Mode::Hybrid, 3 * crate::answer::ask::PASSAGES_RETRIEVED)?;
+        let rest: Vec<_> = hits
+            .into_iter()
+            .filter(|h| !from_source(&h.passage.doc_id) && !spans.iter().any(|a| span_key(&h.passage.text).contains(a)))
+            .take(crate::answer::extract::PASSAGES_READ)
+            .collect();
+        let made = training(format!("{}-removed", q.id), false, asker.answerer.trace(&q.question, &rest, &title_of)?);
+        out.push(TrainingQuestion { made_unanswerable: true, ..made });
+    }
+    Ok(out)
 }
 
 fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corpus: &Path, ms: f64) -> QuestionRow {
@@ -318,7 +342,7 @@ fn judge(q: &CorpusQuestion, asked: &Asked, gen: &crate::index::Generation, corp
         cited,
         verdict: q.feedback.as_ref().map(|f| f.verdict),
         matches_judged: q.feedback.as_ref().map(|f| matches_judged(f, answered, &cited_paths)),
-        trace: None,
+        traces: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod corpus;
 pub mod feedback;
+pub mod train;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
@@ -316,40 +317,111 @@ pub struct AnswerEvalPoint {
 }
 
 #[derive(Debug, Deserialize)]
-struct EvalQueryWithAnswers {
-    id: String,
-    text: String,
+pub struct EvalQueryWithAnswers {
+    pub id: String,
+    pub text: String,
     #[serde(default)]
-    answers: Vec<String>,
+    pub answers: Vec<String>,
+}
+
+/// A retrieval set whose questions carry answer spans.
+pub struct AnswerSet {
+    pub docs: Vec<EvalDoc>,
+    pub queries: Vec<EvalQueryWithAnswers>,
+    pub qrels: HashMap<String, HashMap<String, u32>>,
+}
+
+impl AnswerSet {
+    /// Reads docs.jsonl, queries.jsonl (with `answers`) and qrels.tsv.
+    pub fn read(docs: &Path, queries: &Path, qrels: &Path) -> Result<AnswerSet> {
+        Ok(AnswerSet { docs: read_jsonl(docs)?, queries: read_jsonl(queries)?, qrels: read_qrels(qrels)? })
+    }
+
+    /// Reads a SQuAD-format file (`{"data": [{"title", "paragraphs": [{"context", "qas": [{"id",
+    /// "question", "answers": [{"text"}]}]}]}]}`, as JGLUE ships JSQuAD): one document per
+    /// paragraph, named as the `jsquad` set of `../shared/eval` names them (the question id
+    /// without its `q<n>` suffix), each question relevant to its own paragraph.
+    pub fn read_squad(path: &Path) -> Result<AnswerSet> {
+        #[derive(Deserialize)]
+        struct File {
+            data: Vec<Article>,
+        }
+        #[derive(Deserialize)]
+        struct Article {
+            title: String,
+            paragraphs: Vec<Paragraph>,
+        }
+        #[derive(Deserialize)]
+        struct Paragraph {
+            context: String,
+            qas: Vec<Qa>,
+        }
+        #[derive(Deserialize)]
+        struct Qa {
+            id: String,
+            question: String,
+            #[serde(default)]
+            answers: Vec<Span>,
+            #[serde(default)]
+            is_impossible: bool,
+        }
+        #[derive(Deserialize)]
+        struct Span {
+            text: String,
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("SQuAD file {}", path.display()), e))?;
+        let file: File = serde_json::from_str(&text).map_err(|e| Error::Index(format!("{}: not a SQuAD-format file: {e}", path.display())))?;
+        let mut set = AnswerSet { docs: Vec::new(), queries: Vec::new(), qrels: HashMap::new() };
+        for article in file.data {
+            for (i, p) in article.paragraphs.into_iter().enumerate() {
+                let id = p.qas.first().map_or_else(|| format!("{}-{i}", article.title), |q| q.id.rfind('q').map_or(q.id.as_str(), |k| &q.id[..k]).to_string());
+                for q in p.qas.into_iter().filter(|q| !q.is_impossible) {
+                    let mut answers: Vec<String> = Vec::new();
+                    for a in q.answers {
+                        if !answers.contains(&a.text) {
+                            answers.push(a.text);
+                        }
+                    }
+                    set.qrels.entry(q.id.clone()).or_default().insert(id.clone(), 1);
+                    set.queries.push(EvalQueryWithAnswers { id: q.id, text: q.question, answers });
+                }
+                set.docs.push(EvalDoc { id, title: article.title.clone(), text: p.context });
+            }
+        }
+        Ok(set)
+    }
 }
 
 /// Calibrates and measures abstention. The documents are split in two by a hash of their id:
 /// only the first half is indexed, so questions about the second half are unanswerable (their
-/// source paragraph is removed) while questions about the first half are answerable. Every
-/// question is answered once; the figures are then computed for each threshold in `thresholds`.
+/// source paragraph is removed: the SQuAD 2.0 recipe) while questions about the first half are
+/// answerable. Every question is answered once; the figures are then computed for each
+/// threshold (a probability) in `thresholds`. With `trace`, every question's candidate sentences
+/// are returned for training (`shirabe train-answerer`).
 pub fn evaluate_answers(
     engine: &Engine,
-    opts: &EvalOptions<'_>,
+    set: &AnswerSet,
+    passage_chars: usize,
+    max_queries: usize,
     thresholds: &[f32],
-) -> Result<Vec<AnswerEvalPoint>> {
+    trace: bool,
+) -> Result<(Vec<AnswerEvalPoint>, Vec<train::TrainingQuestion>)> {
     use sha2::{Digest, Sha256};
-    let docs: Vec<EvalDoc> = read_jsonl(opts.docs)?;
-    let queries: Vec<EvalQueryWithAnswers> = read_jsonl(opts.queries)?;
-    let qrels = read_qrels(opts.qrels)?;
     let kept = |id: &str| Sha256::digest(id.as_bytes())[0] % 2 == 0;
-    let index = index_docs(&engine.analyzers, &engine.embedder, docs.iter().filter(|d| kept(&d.id)), opts.passage_chars)?;
+    let index = index_docs(&engine.analyzers, &engine.embedder, set.docs.iter().filter(|d| kept(&d.id)), passage_chars)?;
     let gen = &index.gen;
     let retriever = engine.retriever("");
-    // Answer with threshold 0 and keep each question's best score and sentences; a threshold t
-    // abstains exactly when best < t, and otherwise answers with the same sentences (the
-    // threshold decides whether to answer, not which sentences).
+    // Answer with threshold 0 and keep each question's probability and sentences; a threshold t
+    // abstains exactly when the probability is below t, and otherwise answers with the same
+    // sentences (the threshold decides whether to answer, not which sentences).
     let answerer = engine.answerer(0.0, "");
     let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
     let mut outcomes: Vec<(bool, f32, Vec<String>, Vec<String>)> = Vec::new();
+    let mut traces = Vec::new();
     let (mut n_ans, mut n_unans) = (0, 0);
-    let limit = if opts.max_queries == 0 { usize::MAX } else { opts.max_queries };
-    for q in &queries {
-        let Some(rel) = qrels.get(&q.id) else { continue };
+    let limit = if max_queries == 0 { usize::MAX } else { max_queries };
+    for q in &set.queries {
+        let Some(rel) = set.qrels.get(&q.id) else { continue };
         let answerable = rel.keys().any(|d| kept(d));
         let unanswerable = rel.keys().all(|d| !kept(d));
         if !(answerable || unanswerable) || q.answers.is_empty() {
@@ -363,10 +435,29 @@ pub fn evaluate_answers(
         } else {
             n_unans += 1;
         }
-        let hits = retriever.passages(&gen, &q.text, &Filter::unrestricted(), Mode::Hybrid, 10)?;
-        let answer = answerer.answer_titled(&q.text, &hits[..hits.len().min(crate::answer::extract::PASSAGES_READ)], &title_of)?;
-        let sentences = answer.sentences.iter().map(|s| s.text.clone()).collect();
-        let answers = q.answers.iter().map(|a| crate::text::normalize::normalize(a)).collect();
+        let hits = retriever.passages(gen, &q.text, &Filter::unrestricted(), Mode::Hybrid, 10)?;
+        let read = &hits[..hits.len().min(crate::answer::extract::PASSAGES_READ)];
+        let answer = answerer.answer_titled(&q.text, read, &title_of)?;
+        // The answer as one text (a span may run from a 柱書 into its 号), compared as eval-answers
+        // --corpus compares it.
+        let joined: String = answer.sentences.iter().map(|s| format!("{}{}", s.table_header.as_deref().unwrap_or(""), s.text)).collect();
+        let sentences = vec![corpus::span_key(&joined)];
+        let answers: Vec<String> = q.answers.iter().map(|a| corpus::span_key(&crate::text::normalize::normalize(a))).filter(|a| !a.is_empty()).collect();
+        if trace {
+            let traced = answerer.trace(&q.text, read, &title_of)?;
+            let candidates = traced
+                .sentences
+                .into_iter()
+                .map(|sentence| {
+                    let key = corpus::span_key(&format!("{}{}", sentence.table_header.as_deref().unwrap_or(""), sentence.text));
+                    let unit = sentence.unit.as_deref().map(corpus::span_key).unwrap_or_default();
+                    let unit_has_span = !unit.is_empty() && answers.iter().any(|a| unit.contains(a.as_str()));
+                    train::TrainingCandidate { has_span: answers.iter().any(|a| key.contains(a.as_str())), unit_has_span, sentence }
+                })
+                .collect();
+            // The SQuAD 2.0 recipe: an unanswerable question here is one whose paragraph was left out.
+            traces.push(train::TrainingQuestion { id: q.id.clone(), answerable, made_unanswerable: !answerable, asks_type: traced.asks_type, uncovered: traced.uncovered, candidates });
+        }
         outcomes.push((answerable, answer.best_score, sentences, answers));
     }
     let mut points = Vec::new();
@@ -396,6 +487,5 @@ pub fn evaluate_answers(
             unanswerable: n_unans,
         });
     }
-    Ok(points)
+    Ok((points, traces))
 }
-
