@@ -297,8 +297,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::EvalAnswers { docs, queries, qrels, squad, max_queries, trace, .. } => {
             let set = match (squad, docs, queries, qrels) {
-                (Some(squad), ..) => shirabe::eval::AnswerSet::read_squad(&squad)?,
-                (None, Some(docs), Some(queries), Some(qrels)) => shirabe::eval::AnswerSet::read(&docs, &queries, &qrels)?,
+                (Some(squad), ..) => shirabe::eval::answers::AnswerSet::read_squad(&squad)?,
+                (None, Some(docs), Some(queries), Some(qrels)) => shirabe::eval::answers::AnswerSet::read(&docs, &queries, &qrels)?,
                 _ => bail!("eval-answers needs --corpus and --questions, --squad, or --docs, --queries and --qrels"),
             };
             let engine = Engine::load(config.clone())?;
@@ -306,7 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             thresholds.push(engine.answer_threshold());
             thresholds.sort_by(f32::total_cmp);
             thresholds.dedup();
-            let (points, traces) = shirabe::eval::evaluate_answers(&engine, &set, config.indexer.passage_chars, max_queries, &thresholds, trace.is_some())?;
+            let (points, traces) = shirabe::eval::answers::evaluate_answers(&engine, &set, config.indexer.passage_chars, max_queries, &thresholds, trace.is_some())?;
             for point in points {
                 println!("{}", serde_json::to_string(&point)?);
             }

@@ -163,8 +163,8 @@ fn jsquad_answer_harness_answers_at_zero_and_abstains_above_one() {
     let Some(shared) = common::shared_dir("jsquad_answer_harness_answers_at_zero_and_abstains_above_one") else { return };
     let dir = shared.join("eval/jsquad");
     let config = common::config();
-    let set = shirabe::eval::AnswerSet::read(&dir.join("docs.jsonl"), &dir.join("queries.jsonl"), &dir.join("qrels.tsv")).expect("the set");
-    let (points, traces) = shirabe::eval::evaluate_answers(&common::engine(), &set, config.indexer.passage_chars, 40, &[0.0, 1.01], true).expect("answer evaluation");
+    let set = shirabe::eval::answers::AnswerSet::read(&dir.join("docs.jsonl"), &dir.join("queries.jsonl"), &dir.join("qrels.tsv")).expect("the set");
+    let (points, traces) = shirabe::eval::answers::evaluate_answers(&common::engine(), &set, config.indexer.passage_chars, 40, &[0.0, 1.01], true).expect("answer evaluation");
     eprintln!("{}", serde_json::to_string(&points.iter().map(|p| (p.threshold, p.answerable_span_found, p.unanswerable_abstained)).collect::<Vec<_>>()).expect("json"));
     assert_eq!((points[0].answerable, points[0].unanswerable), (20, 20));
     assert_eq!((points[0].answerable_answered, points[0].unanswerable_abstained), (1.0, 0.0));

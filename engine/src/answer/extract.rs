@@ -352,8 +352,9 @@ pub fn ranked(model: &AnswerModel, features: &[SentenceFeatures], live: &[usize]
     scored
 }
 
-/// The decision features of a question from its ranked candidates (see [`ranked`]), the best
-/// one's similarity alone and the number of candidates.
+/// The decision features of a question from its candidates' features, the embedded ones ranked
+/// (see [`ranked`]), the best one's similarity alone, whether the question asks for an answer
+/// type and the share of its words no candidate holds.
 pub fn decision_features(features: &[SentenceFeatures], scored: &[(f32, usize)], sim_alone: f32, asks_type: bool, uncovered: f32) -> DecisionFeatures {
     let (best_logit, best) = scored[0];
     DecisionFeatures::new(&features[best], best_logit, sim_alone, scored.get(1).map(|s| s.0), asks_type, uncovered, features.len())

@@ -193,7 +193,7 @@ pub struct TrainedSet {
 /// The learned answer model, as stored in its file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnswerModel {
-    /// Bumped whenever features or training change: answers record it.
+    /// Bumped whenever the features or the training data change.
     pub version: String,
     pub sentence_features: Vec<String>,
     pub sentence: Linear,
