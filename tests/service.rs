@@ -366,6 +366,8 @@ fn feedback_on_an_answer_is_audited_and_exported_as_a_question() {
 
     // Audited with the answer it judges: the question and the cited passages.
     let (_, records) = get("kanri", "/api/audit?n=1000");
+    let given = records.as_array().expect("records").iter().find(|r| r["action"] == "answer" && r["answer_id"] == answer_id.as_str()).cloned().expect("the answer's record");
+    assert_eq!(given["answer_model"].as_str(), Some(shirabe::answer::model::AnswerModel::builtin().version.as_str()), "the answer names the model that decided it");
     let record = records.as_array().expect("records").iter().rev().find(|r| r["action"] == "feedback" && r["answer_id"] == answer_id.as_str()).cloned().expect("a feedback record");
     assert_eq!((record["caller"].as_str(), record["verdict"].as_str(), record["query"].as_str()), (Some("zaimu"), Some("insufficient"), Some(question)));
     assert_eq!(record["passages"].as_array().expect("passages"), &cited);

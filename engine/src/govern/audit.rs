@@ -77,6 +77,10 @@ pub struct Event {
     pub answer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abstained: Option<bool>,
+    /// An `answer`: the version of the answer model that scored its sentences and decided to
+    /// answer or abstain, so an answer can be traced to the weights behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_model: Option<String>,
     /// HTTP status of the response (for a `refusals` digest: of the refusals it counts).
     pub status: u16,
     /// A `refusals` digest: how many refusals it stands for; a `repair`: how many bytes were cut.

@@ -120,6 +120,7 @@ pub(in crate::api) async fn answer(State(state): State<Arc<AppState>>, Authentic
         passages: citations.iter().map(|c| c.passage_id.clone()).collect(),
         answer_id: Some(answer_id.clone()),
         abstained: Some(!answerable),
+        answer_model: Some(state.engine.answer_model.version.clone()),
         status: 200,
         ..Event::default()
     })?;
