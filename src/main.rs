@@ -202,14 +202,19 @@ enum SetupCommand {
     },
 }
 
-/// Writes `rows` as JSON lines to `path`.
-fn write_jsonl<T: serde::Serialize>(path: &std::path::Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
+/// `rows` as JSON lines.
+fn jsonl<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Result<String> {
     let mut text = String::new();
     for row in rows {
         text.push_str(&serde_json::to_string(&row)?);
         text.push('\n');
     }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    Ok(text)
+}
+
+/// Writes `rows` as JSON lines to `path`.
+fn write_jsonl<T: serde::Serialize>(path: &std::path::Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
+    std::fs::write(path, jsonl(rows)?).with_context(|| format!("writing {}", path.display()))
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -423,14 +428,9 @@ fn export_feedback(config: &Config, dir: Option<PathBuf>, out: Option<PathBuf>) 
     let key = shirabe::govern::audit::configured_key(config.audit.key_file.as_deref(), &config.data_dir, false)?;
     let analyzers = Analyzers::load(&config.dict_dir())?;
     let rows = shirabe::eval::feedback::export_log(config, &analyzers, &dir, key.as_ref())?;
-    let mut text = String::new();
-    for row in &rows {
-        text.push_str(&serde_json::to_string(row)?);
-        text.push('\n');
-    }
     match &out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
-        None => print!("{text}"),
+        Some(path) => write_jsonl(path, &rows)?,
+        None => print!("{}", jsonl(&rows)?),
     }
     let count = |v: shirabe::eval::feedback::Verdict| rows.iter().filter(|r| r.feedback.verdict == v).count();
     use shirabe::eval::feedback::Verdict::{Helpful, Insufficient, Wrong};

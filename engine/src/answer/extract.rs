@@ -91,7 +91,7 @@ struct Candidate {
     features: SentenceFeatures,
     /// In a law passage: the other sentences of its unit (see [`crate::answer::units`]), quoted
     /// with it.
-    unit: Vec<(usize, usize, String)>,
+    unit: Vec<UnitSentence>,
     /// Its 号, in a law passage.
     item: Option<String>,
 }
@@ -113,6 +113,14 @@ impl Candidate {
             None => self.scored_text(),
         }
     }
+}
+
+/// Another sentence of a candidate's law unit: where it is in the passage, and its 号.
+struct UnitSentence {
+    start: usize,
+    end: usize,
+    text: String,
+    item: Option<String>,
 }
 
 /// Whether a line is a table row as the extractors write them (cells joined by ` | `).
@@ -388,18 +396,22 @@ impl Answerer<'_> {
                 }
                 let table_header = table_header(&hit.passage.text, &text);
                 let (unit, item) = if law_article {
-                    let members = crate::answer::units::unit(&hit.passage.text, &all, k).into_iter().filter(|&m| m != k).map(|m| all[m].clone()).collect();
+                    let members = crate::answer::units::unit(&hit.passage.text, &all, k)
+                        .into_iter()
+                        .filter(|&m| m != k)
+                        .map(|m| UnitSentence { start: all[m].0, end: all[m].1, text: all[m].2.clone(), item: item_citation(&hit.passage.text, all[m].0) })
+                        .collect();
                     (members, item_citation(&hit.passage.text, start))
                 } else {
                     (Vec::new(), None)
                 };
                 let mut c = Candidate { passage_id: hit.passage.id.clone(), text, start, end, rank, table_header, title: title.clone(), features: SentenceFeatures::default(), unit, item };
                 let s_tokens = self.analyzers.ja_tokens(&prepare(&c.scored_text()));
-                seen.extend(q_tokens.iter().filter(|t| s_tokens.contains(t)).cloned());
+                let matched: Vec<&String> = q_tokens.iter().filter(|t| s_tokens.contains(t)).collect();
                 let has_type = asked.has(&c.text);
                 c.features = SentenceFeatures {
                     sim: 0.0,
-                    covered: q_tokens.iter().filter(|t| s_tokens.contains(t)).count() as f32 / q_tokens.len() as f32,
+                    covered: matched.len() as f32 / q_tokens.len() as f32,
                     cue_match: if asks_type && has_type { 1.0 } else { 0.0 },
                     cue_miss: if asks_type && !has_type { 1.0 } else { 0.0 },
                     rank: rank.min(PASSAGES_READ - 1) as f32 / (PASSAGES_READ - 1) as f32,
@@ -410,6 +422,7 @@ impl Answerer<'_> {
                     law_article: if law_article { 1.0 } else { 0.0 },
                     both_retrievers: if hit.keyword_rank.is_some() && hit.vector_rank.is_some() { 1.0 } else { 0.0 },
                 };
+                seen.extend(matched.into_iter().cloned());
                 first = false;
                 candidates.push(c);
             }
@@ -438,7 +451,7 @@ impl Answerer<'_> {
                 table_header: c.table_header,
                 features: SentenceFeatures { sim: stretch(cosine(&q_vec, vd)), ..c.features },
                 sim_alone: stretch(cosine(&q_vec, va)),
-                unit: (!c.unit.is_empty()).then(|| c.unit.iter().map(|u| u.2.as_str()).collect::<Vec<_>>().join("\n")),
+                unit: (!c.unit.is_empty()).then(|| c.unit.iter().map(|u| u.text.as_str()).collect::<Vec<_>>().join("\n")),
             })
             .collect();
         Ok(Trace { asks_type, uncovered, sentences })
@@ -505,8 +518,7 @@ impl Answerer<'_> {
         for &(logit, i) in &chosen {
             let c = &candidates[i];
             let own = std::iter::once(Quoted { candidate: c, start: c.start, end: c.end, text: &c.text, item: c.item.clone(), logit });
-            let hit_text = hits.iter().find(|h| h.passage.id == c.passage_id).map(|h| h.passage.text.as_str()).unwrap_or("");
-            let members = c.unit.iter().map(|(start, end, text)| Quoted { candidate: c, start: *start, end: *end, text, item: item_citation(hit_text, *start), logit });
+            let members = c.unit.iter().map(|u| Quoted { candidate: c, start: u.start, end: u.end, text: &u.text, item: u.item.clone(), logit });
             for q in own.chain(members) {
                 if !quoted.iter().any(|o| o.candidate.passage_id == q.candidate.passage_id && o.start == q.start) {
                     quoted.push(q);
