@@ -39,6 +39,7 @@ fn documents() -> Vec<Document> {
             effective: None,
             references: Vec::new(),
             amended_by_laws: Vec::new(),
+            exchange: None,
         })
         .collect()
 }

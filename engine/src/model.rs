@@ -121,6 +121,71 @@ pub struct Document {
     /// For laws: the amending laws recorded in its 附則.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amended_by_laws: Vec<String>,
+    /// For a question and its answers cut out of minutes (質疑): who asked, who answered, where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
+}
+
+/// A member's question in an assembly and the answers that followed it, until the next member
+/// spoke (一問一答の質疑). It is indexed as a document of its own: its first passages are the
+/// question (anchor [`Exchange::QUESTION`] …), the rest the answers (anchor [`Exchange::ANSWER`] …),
+/// so retrieval, access labels and citations work on it as on any document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Exchange {
+    /// 院名 or the assembly (衆議院, 架空市議会).
+    pub house: String,
+    /// 会議名 (総務委員会, 本会議, 令和6年第2回定例会).
+    pub meeting: String,
+    /// 号 (第3号), where the record gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
+    /// 国会回次, for Diet records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u32>,
+    /// Position of the question among the meeting's speeches (発言番号), for ordering and links.
+    pub order: u32,
+    pub questioner: Speaker,
+    /// Everyone who answered, in speaking order.
+    pub answerers: Vec<Speaker>,
+    /// Link to the question in the published minutes (NDL `speechURL`), where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Exchange {
+    /// Anchor prefix of the question's passages.
+    pub const QUESTION: &'static str = "質問";
+    /// Anchor prefix of the answers' passages.
+    pub const ANSWER: &'static str = "答弁";
+
+    /// Whether a passage with `anchor` belongs to the answers.
+    pub fn is_answer_anchor(anchor: Option<&str>) -> bool {
+        anchor.is_some_and(|a| a.starts_with(Exchange::ANSWER))
+    }
+}
+
+/// Someone who spoke in a meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Speaker {
+    pub name: String,
+    /// 会派, for members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// 肩書き (総務大臣, 政府参考人（総務省自治行政局長）, 市長, 健康福祉部長).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+}
+
+impl Speaker {
+    /// How a citation names the speaker: 「武田良太（総務大臣）」, 「山田太郎（立憲民主党）」.
+    pub fn cited(&self) -> String {
+        match self.position.as_deref().or(self.group.as_deref()) {
+            Some(p) if !p.is_empty() => format!("{}（{}）", self.name, p),
+            _ => self.name.clone(),
+        }
+    }
 }
 
 /// The unit of retrieval and citation.

@@ -245,6 +245,7 @@ pub fn eval_document(d: &EvalDoc, passage_chars: usize) -> (Document, Vec<crate:
         issued: meta.issued,
         number: meta.number,
         sections: vec![Section { text, page: None, anchor: None, heading: None }],
+        exchange: None,
     };
     crate::index::build_document_with_id(d.id.clone(), &extracted, "", "", &Access::default(), passage_chars)
 }

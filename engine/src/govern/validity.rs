@@ -544,6 +544,7 @@ mod tests {
             effective: life.effective,
             references: life.references,
             amended_by_laws: life.amended_by_laws,
+            exchange: None,
         }
     }
 

@@ -89,6 +89,7 @@ pub fn build_document_with_id(
         effective: life.effective,
         references: life.references,
         amended_by_laws: life.amended_by_laws,
+        exchange: extracted.exchange.clone(),
     };
     let passages = crate::index::chunk::chunk(&id, extracted, passage_chars);
     (document, passages)

@@ -29,6 +29,9 @@ pub struct ExtractedDocument {
     /// The document's text in reading order, cut at its natural units (page, 項, heading,
     /// speech). Never empty.
     pub sections: Vec<Section>,
+    /// For a question and its answers cut out of minutes: who asked and who answered.
+    #[serde(default)]
+    pub exchange: Option<crate::model::Exchange>,
 }
 
 impl From<IngestError> for crate::error::Error {
@@ -48,6 +51,7 @@ impl ExtractedDocument {
             issued: m.issued,
             number: m.number,
             sections,
+            exchange: None,
         }
     }
 }
@@ -68,7 +72,7 @@ pub struct Section {
 /// Why a file produced no documents. Each message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("{path}: unsupported file type (supported: .pdf, .xml, .html/.htm, .md, .txt, .jsonl)")]
+    #[error("{path}: unsupported file type (supported: .pdf, .xml, .html/.htm, .md, .txt, .jsonl, .json minutes)")]
     Unsupported { path: PathBuf },
     #[error("{path}: empty file")]
     Empty { path: PathBuf },

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::document::{ExtractOptions, ExtractedDocument, Extraction, IngestError, Truncation};
 use super::labels::{extension, is_supported};
-use super::{html, law_xml, markup, minutes, pdf, sniff};
+use super::{assembly, html, law_xml, markup, minutes, pdf, sniff};
 
 /// [`extract`], then [`cap_text`]: what the indexer stores for a file.
 pub fn extract_capped(path: &Path, opts: &ExtractOptions) -> Result<Extraction, IngestError> {
@@ -106,8 +106,12 @@ pub fn extract(path: &Path, opts: &ExtractOptions) -> Result<Vec<ExtractedDocume
         ("xml", sniff::Kind::Xml) => vec![law_xml::extract(path, &text(&bytes)?)?],
         ("xml", _) => return Err(mismatch("XML (.xml)")),
         ("md", _) => vec![markup::extract_markdown(&text(&bytes)?)],
-        ("txt", _) => vec![markup::extract_plain(&text(&bytes)?)],
+        ("txt", _) => {
+            let t = text(&bytes)?;
+            if assembly::looks_like(&t) { assembly::extract(path, &t)? } else { vec![markup::extract_plain(&t)] }
+        }
         ("jsonl", _) => minutes::extract(path, &text(&bytes)?)?,
+        ("json", _) => minutes::extract_api_reply(path, &text(&bytes)?)?,
         _ => {
             return Err(IngestError::Unsupported {
                 path: path.to_path_buf(),

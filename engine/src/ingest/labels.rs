@@ -535,7 +535,7 @@ pub fn resolve_access(root: &Path, file: &Path, default: &Access) -> Result<Acce
 }
 
 /// File extensions [`super::extract()`] accepts.
-const SUPPORTED: &[&str] = &["pdf", "xml", "html", "htm", "md", "txt", "jsonl"];
+const SUPPORTED: &[&str] = &["pdf", "xml", "html", "htm", "md", "txt", "jsonl", "json"];
 
 pub(super) fn extension(path: &Path) -> Option<String> {
     path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)

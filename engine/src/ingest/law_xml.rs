@@ -360,6 +360,7 @@ impl Walk {
             issued: self.issued,
             number: Some(normalize(&self.st.law_num)).filter(|n| !n.is_empty()),
             sections: self.st.sections,
+            exchange: None,
         }
     }
 }

@@ -210,6 +210,7 @@ mod tests {
             issued: None,
             number: None,
             sections: sections.iter().map(|(t, page)| Section { text: (*t).into(), page: *page, anchor: None, heading: None }).collect(),
+            exchange: None,
         }
     }
 

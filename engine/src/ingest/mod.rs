@@ -4,14 +4,17 @@
 //! passages: sniffing the real format from the bytes (a `.pdf` that is an HTML error page is an
 //! error, not a document), decoding (UTF-8, Shift-JIS/CP932, EUC-JP), the per-format extractors
 //! (PDF with pdf-extract, `pdftotext` and OCR fallbacks; HTML; Markdown and plain text; e-Gov
-//! law XML; Diet minutes JSONL), metadata heuristics (title, 文書番号, 発出者, 発出日, document
+//! law XML; Diet minutes as the NDL API's JSON or JSON Lines, local assembly minutes as text, both
+//! cut into question-and-answer exchanges by [`exchanges`]), metadata heuristics (title, 文書番号, 発出者, 発出日, document
 //! type), the access rules that sit beside the files ([`labels`]) and the confidentiality markings
 //! written in them ([`marking`]). It never panics on what a file contains: every failure is a
 //! typed [`IngestError`] so that one bad file costs the indexer one line in its report, not the
 //! night's run. What happens to the documents next (ids,
 //! passages, the index) belongs to other modules.
 
+mod assembly;
 mod document;
+mod exchanges;
 mod extract;
 pub mod labels;
 mod html;
@@ -69,6 +72,7 @@ pub(crate) mod test_util {
             issued: None,
             number: None,
             sections,
+            exchange: None,
         }
     }
 }
@@ -84,7 +88,7 @@ mod tests {
 
     #[test]
     fn supported_extensions() {
-        for p in ["a.pdf", "A.PDF", "x.xml", "x.html", "x.htm", "x.md", "x.txt", "x.jsonl"] {
+        for p in ["a.pdf", "A.PDF", "x.xml", "x.html", "x.htm", "x.md", "x.txt", "x.jsonl", "x.json"] {
             assert!(is_supported(Path::new(p)), "{p}");
         }
         for p in [
