@@ -1,6 +1,6 @@
 //! The `shirabe` command: serve the API and page, evaluate retrieval, and setup helpers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -99,6 +99,20 @@ enum Command {
         /// Questions to use (half answerable, half unanswerable; retrieval sets only; 0 = all).
         #[arg(long, default_value_t = 400)]
         max_queries: usize,
+    },
+    /// Measure precedent search: index a folder (or one .jsonl/.jsonl.gz file) of minutes with
+    /// the production pipeline (kept between runs) and ask every dev question in each mode;
+    /// prints one JSON line with nDCG@10/Recall@10/MRR@10 per mode and the outline's figures.
+    EvalPrecedents {
+        /// Minutes: a folder, or one records file (eval/precedents/kokkai-2025-spring.jsonl.gz).
+        #[arg(long)]
+        minutes: PathBuf,
+        /// Dev questions (eval/precedents/dev.jsonl).
+        #[arg(long)]
+        questions: PathBuf,
+        /// Index directory (default: <data_dir>/eval-index/precedents-<hash>).
+        #[arg(long)]
+        index: Option<PathBuf>,
     },
     /// Fit the learned answer model on traced questions (`eval-answers --trace`); prints each
     /// set's cross-validated figures and calibration, and writes the model file.
@@ -320,6 +334,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::EvalPrecedents { minutes, questions, index } => {
+            let abs = std::fs::canonicalize(&minutes).with_context(|| format!("minutes {}", minutes.display()))?;
+            let hash = shirabe::index::document_id(&abs.to_string_lossy(), "eval-precedents");
+            let index_dir = index.unwrap_or_else(|| config.data_dir.join("eval-index").join(format!("precedents-{hash}")));
+            let folder = minutes_folder(&abs, &config.data_dir.join("eval-index").join(format!("precedents-{hash}-minutes")))?;
+            let worker = std::env::current_exe().context("locating the shirabe binary for extraction workers")?;
+            let opts = shirabe::eval::precedents::PrecedentEvalOptions { minutes: &folder, questions: &questions, index_dir, worker: Some(&worker) };
+            let engine = Engine::load(config)?;
+            let report = shirabe::eval::precedents::evaluate_precedents(&engine, &opts)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::TrainAnswerer { traces, out, min_abstention, supports, version, weights } => {
             let mut sets = traces.iter().map(|p| shirabe::eval::train::read_set(p)).collect::<Result<Vec<_>, _>>()?;
             for (name, w) in &weights {
@@ -420,6 +446,29 @@ fn serve(mut config: Config, listen: Option<String>) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         shirabe::api::serve(state, listener).await.with_context(|| format!("serving on {addr}"))
     })
+}
+
+/// The folder of minutes to index: `path` itself, or for one file a folder holding it (a `.gz`
+/// file decompressed there, once).
+fn minutes_folder(path: &Path, scratch: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let target = scratch.join(name.trim_end_matches(".gz"));
+    if !target.exists() {
+        std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+        let source = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let tmp = target.with_extension("part");
+        let mut out = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        if name.ends_with(".gz") {
+            std::io::copy(&mut flate2::read::GzDecoder::new(source), &mut out).with_context(|| format!("decompressing {}", path.display()))?;
+        } else {
+            std::io::copy(&mut std::io::BufReader::new(source), &mut out).with_context(|| format!("copying {}", path.display()))?;
+        }
+        std::fs::rename(&tmp, &target).with_context(|| format!("writing {}", target.display()))?;
+    }
+    Ok(scratch.to_path_buf())
 }
 
 /// `shirabe feedback export`: the audit log's verdicts as eval-answers questions.

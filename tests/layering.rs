@@ -56,7 +56,7 @@ use module_graph::{read_crate, Graph};
 
 /// The engine's stages, bottom first: a file may import its own stage and the ones before it.
 /// ARCHITECTURE.md's table "Which module may import which" lists them in this order.
-const ENGINE_STAGES: &[&str] = &["model", "config", "error", "text", "ingest", "govern", "index", "retrieve", "answer", "engine", "eval"];
+const ENGINE_STAGES: &[&str] = &["model", "config", "error", "text", "ingest", "govern", "index", "retrieve", "answer", "precedent", "engine", "eval"];
 
 /// The service's layers, bottom first (a file belongs to the longest prefix that names it).
 const SERVICE_LAYERS: &[&str] = &["metrics", "api::limits", "api::page", "api::error", "api::state", "api::auth", "api::routes", "api"];

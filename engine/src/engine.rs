@@ -3,7 +3,7 @@
 //!
 //! The HTTP service, `shirabe eval`, `shirabe eval-answers` and the benchmarks all hold one
 //! [`Engine`] and ask it for a [`Retriever`] or an [`Asker`] scoped to a caller, or call
-//! [`Engine::search`], [`Engine::answer`] and [`Engine::document`] directly, so a change to
+//! [`Engine::search`], [`Engine::answer`], [`Engine::precedents`] and [`Engine::document`] directly, so a change to
 //! ranking or answering is made (and tested) in one place. The engine knows nothing of HTTP:
 //! handlers turn requests into a question, a [`Filter`] carrying the caller's rights and an
 //! `as_of` date, and turn the results back into JSON. Which index generation is served is the
@@ -23,9 +23,17 @@ use crate::error::Result;
 use crate::index::Generation;
 use crate::index::embed::Embedder;
 use crate::model::{Document, Filter, Passage};
+use crate::precedent::outline::{Outline, NO_PRECEDENT_BELOW};
+use crate::precedent::rank::{PrecedentGroup, PrecedentQuery};
 use crate::retrieve::query::QueryExpander;
 use crate::retrieve::search::{DocumentHit, Mode, Retriever};
 use crate::text::analysis::Analyzers;
+
+/// What a precedent search returns: the groups of past exchanges, best first, and the outline.
+pub struct Precedents {
+    pub groups: Vec<PrecedentGroup>,
+    pub outline: Outline,
+}
 
 /// Passages shown per document in search results.
 pub const PASSAGES_PER_DOCUMENT: usize = 3;
@@ -111,6 +119,16 @@ impl Engine {
         let Some(doc) = gen.documents.get(id).filter(|d| filter.allows(&d.access)) else { return Ok(None) };
         let passages = gen.keyword.document_passages(id, filter)?;
         Ok(Some((doc.clone(), passages)))
+    }
+
+    /// Past exchanges for a parliamentary question, grouped where an answer was repeated, and
+    /// the outline of a reply drawn from them (see [`crate::precedent`]).
+    pub fn precedents(&self, gen: &Generation, query: &PrecedentQuery, cache_scope: &str) -> Result<Precedents> {
+        let retriever = self.retriever(cache_scope);
+        let hits = crate::precedent::rank::rank(&retriever, gen, query)?;
+        let groups = crate::precedent::rank::group(hits);
+        let outline = crate::precedent::outline::outline(&self.analyzers, gen, query.question, &groups, &query.filter, NO_PRECEDENT_BELOW)?;
+        Ok(Precedents { groups, outline })
     }
 
     /// A grounded answer to `question` (see [`Asker::ask`]).

@@ -17,6 +17,7 @@
 //! | [`index`] | passages, embeddings, the tantivy index, the vector store, and index generations |
 //! | [`retrieve`] | query expansion and hybrid retrieval under the caller's filter |
 //! | [`answer`] | extractive answers, the optional generator, and the question → answer path |
+//! | [`precedent`] | past exchanges for a parliamentary question, and a reply's outline from their answers |
 //! | [`engine`] | the loaded models and configuration, and the query paths every front end calls |
 //! | [`eval`] | the retrieval and answer evaluation harnesses (Recall/MRR/nDCG@10, abstention) |
 
@@ -29,6 +30,7 @@ pub mod govern;
 pub mod index;
 pub mod retrieve;
 pub mod answer;
+pub mod precedent;
 pub mod engine;
 pub mod eval;
 

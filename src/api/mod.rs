@@ -14,7 +14,7 @@
 //! - `state`: [`AppState`], how it is built, and the reloader ([`spawn_reloader`]);
 //! - `auth`: the [`Authenticated`] extractor and who a refusal counts against;
 //! - `routes`: the handlers, one module per resource (`search`, `documents`, `answer`,
-//!   `feedback`, `audit`, `system`);
+//!   `precedents`, `feedback`, `audit`, `system`);
 //! - `page`: the officials' page's files ([`PAGE_FILES`]);
 //! - this module: the OpenAPI document ([`ApiDoc`]), the middleware (metrics, the audit of
 //!   refusals, security headers), the [`router`] and [`serve`].
@@ -48,6 +48,7 @@ use auth::{client_of, identify, Identified};
 // that `paths(...)` below lists them unqualified: a qualified path would give each operation a
 // tag named after its module.
 use routes::answer::{__path_answer, answer};
+use routes::precedents::{__path_precedents, precedents};
 use routes::audit::{__path_audit_tail, audit_tail};
 use routes::documents::{__path_document, __path_document_file, document, document_file};
 use routes::feedback::{__path_feedback, feedback};
@@ -59,6 +60,7 @@ pub use error::{ApiError, Problem};
 pub use limits::{MAX_BODY_BYTES, MAX_NOTE_CHARS, MAX_PAGE_SIZE, MAX_QUERY_CHARS};
 pub use page::PAGE_FILES;
 pub use routes::answer::{AnswerRequest, AnswerResponse, Citation};
+pub use routes::precedents::{ExchangeView, PrecedentFilters, PrecedentGroupView, PrecedentsRequest, PrecedentsResponse, SpeechView};
 pub use routes::audit::AuditQuery;
 pub use routes::documents::{DocumentQuery, DocumentResponse};
 pub use routes::feedback::{FeedbackRequest, FeedbackResponse};
@@ -69,8 +71,8 @@ pub use state::{query_permits, spawn_reloader, AppState, GivenAnswer, RecentAnsw
 #[derive(OpenApi)]
 #[openapi(
     info(title = "shirabe API", description = "Search and grounded answers over Japanese administrative documents. Every endpoint under /api needs `Authorization: Bearer <token>` (or, when configured, the SSO header set by a trusted reverse proxy)."),
-    paths(search, search_get, answer, feedback, document, document_file, audit_tail, me, healthz, readyz, metrics),
-    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, FeedbackRequest, FeedbackResponse, crate::eval::feedback::Verdict, crate::answer::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
+    paths(search, search_get, answer, precedents, feedback, document, document_file, audit_tail, me, healthz, readyz, metrics),
+    components(schemas(Me, SearchRequest, SearchResponse, AnswerRequest, AnswerResponse, Citation, AnswerSentence, PrecedentsRequest, PrecedentsResponse, PrecedentFilters, PrecedentGroupView, ExchangeView, SpeechView, crate::model::Speaker, crate::model::Exchange, crate::precedent::outline::Outline, crate::precedent::outline::OutlineSentence, crate::precedent::outline::LawCitation, FeedbackRequest, FeedbackResponse, crate::eval::feedback::Verdict, crate::answer::generate::GeneratorReport, Filters, DocumentResult, DocumentView, PassageResult, DocumentResponse, Problem, Ready, Mode, DocType, crate::model::Passage, StatusView, DocumentRef, InForce)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -199,6 +201,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/api/search", post(search).get(search_get))
         .route("/api/answer", post(answer))
+        .route("/api/precedents", post(precedents))
         .route("/api/feedback", post(feedback))
         .route("/api/audit", get(audit_tail))
         .route("/api/me", get(me))

@@ -8,13 +8,14 @@
 //! (`id`, `text`), `qrels.tsv` (`query_id<TAB>doc_id<TAB>grade`).
 //!
 //! Beside it: [`answers`] (answers on a retrieval set with spans), [`corpus`] (answers over a
-//! folder, as officials ask), [`feedback`] (officials' verdicts as questions) and [`train`] (the
-//! answer model's offline fit). They use this module's readers and throwaway index; it uses
+//! folder, as officials ask), [`feedback`] (officials' verdicts as questions), [`precedents`] (past exchanges for a
+//! parliamentary question) and [`train`] (the answer model's offline fit). They use this module's readers and throwaway index; it uses
 //! none of them.
 
 pub mod answers;
 pub mod corpus;
 pub mod feedback;
+pub mod precedents;
 pub mod train;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -212,7 +212,7 @@ pub fn vector_filter(filter: &Filter) -> VectorFilter {
 }
 
 /// Terms worth highlighting: lindera tokens of two or more characters, or single kanji.
-fn highlight_terms(query: &PreparedQuery) -> Vec<String> {
+pub fn highlight_terms(query: &PreparedQuery) -> Vec<String> {
     let mut terms: Vec<String> = query
         .ja_tokens
         .iter()
