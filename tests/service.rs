@@ -649,3 +649,83 @@ fn search_by_get_matches_post_and_responses_carry_took_ms() {
     let r = ureq::get(&format!("{}/api/search?q=x", service().base)).call();
     assert_eq!(response(r).0, 401);
 }
+
+/// Past exchanges for a question: paired, grouped where an answer was repeated, the outline
+/// quoted verbatim and cited, the laws its answers cite resolved, and nothing of an exchange the
+/// caller may not see.
+#[test]
+fn precedents_are_cited_grouped_and_access_checked() {
+    let (status, found) = post("kanri", "/api/precedents", json!({"question": "住民票の写しのコンビニ交付の手数料を引き下げる考えはあるか伺う。"}));
+    assert_eq!(status, 200, "{found}");
+    let groups = found["groups"].as_array().expect("groups");
+    assert!(!groups.is_empty(), "{found}");
+    // Every exchange names who asked and who answered, and where.
+    for e in groups.iter().flat_map(|g| g["exchanges"].as_array().expect("exchanges")) {
+        assert!(e["questioner"]["name"].as_str().is_some_and(|n| !n.is_empty()), "{e}");
+        assert!(e["answerers"].as_array().is_some_and(|a| !a.is_empty()), "{e}");
+        assert!(e["question"].as_array().is_some_and(|q| q.iter().all(|s| s["anchor"].as_str().is_some_and(|a| a.starts_with("質問")))), "{e}");
+        assert!(e["answers"].as_array().is_some_and(|q| !q.is_empty() && q.iter().all(|s| s["anchor"].as_str().is_some_and(|a| a.starts_with("答弁")))), "{e}");
+        assert!(e["date"].is_string() && e["house"].is_string() && e["meeting"].is_string(), "{e}");
+    }
+    // The 市長's answer on the fee, given in 令和5 and again in 令和6, is one group, newest first.
+    let repeated = groups.iter().find(|g| g["exchanges"].as_array().is_some_and(|x| x.len() >= 2 && x.iter().all(|e| e["house"] == "架空市議会"))).unwrap_or_else(|| panic!("no repeated answer grouped: {found}"));
+    let dates: Vec<&str> = repeated["exchanges"].as_array().unwrap().iter().filter_map(|e| e["date"].as_str()).collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]) && dates.first() > dates.last(), "newest first: {dates:?}");
+    // The outline quotes answer sentences verbatim, each cited.
+    let outline = &found["outline"];
+    assert_eq!(outline["abstained"], false, "{outline}");
+    let sentences = outline["sentences"].as_array().expect("sentences");
+    assert!(!sentences.is_empty(), "{outline}");
+    for s in sentences {
+        let (status, doc) = get("kanri", &format!("/api/documents/{}", s["doc_id"].as_str().unwrap()));
+        assert_eq!(status, 200);
+        let passage = doc["passages"].as_array().unwrap().iter().find(|p| p["id"] == s["passage_id"]).unwrap_or_else(|| panic!("cited passage missing: {s}"));
+        assert!(passage["text"].as_str().unwrap().contains(s["text"].as_str().unwrap()), "not verbatim: {s}");
+        assert!(passage["anchor"].as_str().unwrap().starts_with("答弁"), "quoted from an answer: {passage}");
+        let citation = s["citation"].as_str().unwrap();
+        assert!(citation.contains(s["speaker"]["name"].as_str().unwrap()) && citation.contains(s["date"].as_str().unwrap()), "{s}");
+    }
+    // Nothing close: the outline says so and quotes nothing.
+    let (_, none) = post("kanri", "/api/precedents", json!({"question": "宇宙ごみの除去技術に関する国際協力の状況について問う。"}));
+    assert_eq!(none["outline"]["abstained"], true, "{none}");
+    assert_eq!(none["outline"]["message"], "前例は見つかりませんでした");
+    assert_eq!(none["outline"]["sentences"], json!([]));
+    // A law an answer cites by article is resolved to that article in the index.
+    let (_, laws) = post("kanri", "/api/precedents", json!({"question": "公文書の保存期間と、期間が満了した文書の取扱いについて問う。"}));
+    let cited = laws["outline"]["laws"].as_array().expect("laws");
+    let law = cited.iter().find(|l| l["cited"].as_str().is_some_and(|c| c.starts_with("架空市文書管理条例第六条"))).unwrap_or_else(|| panic!("law not cited: {laws}"));
+    assert_eq!(law["doc_id"], doc_id("kakuu-shi-bunsho-kanri-jorei.xml").as_str(), "{law}");
+    assert!(law["anchor"].as_str().is_some_and(|a| a.contains("第六条")), "{law}");
+    // Filters: a house, an answering position.
+    let (_, diet) = post("kanri", "/api/precedents", json!({"question": "コンビニ交付の手数料について問う。", "filters": {"houses": ["衆議院", "参議院"]}}));
+    assert!(diet["groups"].as_array().unwrap().iter().flat_map(|g| g["exchanges"].as_array().unwrap()).all(|e| e["house"] != "架空市議会"), "{diet}");
+    let (_, mayor) = post("kanri", "/api/precedents", json!({"question": "コンビニ交付の手数料について問う。", "filters": {"positions": ["市長"]}}));
+    let by_mayor: Vec<&Value> = mayor["groups"].as_array().unwrap().iter().flat_map(|g| g["exchanges"].as_array().unwrap()).collect();
+    assert!(!by_mayor.is_empty() && by_mayor.iter().all(|e| e["answerers"].to_string().contains("市長")), "{mayor}");
+    // Bad requests.
+    assert_eq!(post("kanri", "/api/precedents", json!({"question": ""})).0, 400);
+    assert_eq!(post("kanri", "/api/precedents", json!({"question": "手数料", "limit": 0})).0, 400);
+    assert_eq!(post("kanri", "/api/precedents", json!({"question": "手数料", "colour": 1})).0, 400);
+
+    // The closed session's exchange (restricted/: level 2, group zaimu) only for zaimu and kanri.
+    let secret = "処分の量定";
+    let id = doc_id("kakuu-shigikai-himitsukai-r6.txt");
+    for user in USERS {
+        let (status, found) = post(user, "/api/precedents", json!({"question": "職員の懲戒処分の検討状況と処分の量定の考え方について問う。"}));
+        assert_eq!(status, 200);
+        let text = found.to_string();
+        if ["zaimu", "kanri"].contains(&user) {
+            assert!(text.contains(secret), "{user} misses the closed session: {text}");
+        } else {
+            assert!(!text.contains(secret), "{user} sees the closed session: {text}");
+            assert!(!text.contains(&id), "{user} sees the closed session's id");
+            assert!(!text.contains("秘密会"), "{user} learns a closed session exists: {text}");
+        }
+    }
+    // Audited with what was shown.
+    let (_, records) = get("kanri", "/api/audit?n=1000");
+    assert!(
+        records.as_array().unwrap().iter().any(|r| r["action"] == "precedents" && r["caller"] == "ippan" && r["abstained"].is_boolean()),
+        "precedent searches are audited"
+    );
+}

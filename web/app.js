@@ -1,4 +1,5 @@
-// The officials' page: login with a bearer token, search and ask, view documents.
+// The officials' page: login with a bearer token, search and ask, view documents, and find how a
+// parliamentary question was answered before (答弁検索).
 // No external scripts or fonts: the office network is closed.
 "use strict";
 
@@ -57,6 +58,7 @@ function logout(message) {
   $("results").innerHTML = "";
   $("answer-body").innerHTML = "";
   $("doc-passages").innerHTML = "";
+  clearPrecedents();
   shownSearch = "";
   $("login-error").textContent = message || "";
   $("login-error").hidden = !message;
@@ -79,6 +81,7 @@ async function login(t) {
   $("who-name").textContent = `${me.name} さん（機密性${me.clearance}まで）`;
   $("q").focus();
   route();
+  if (location.hash === PRECEDENTS_HASH) $("pq").focus();
 }
 
 const PAGE_SIZE = 10;
@@ -299,19 +302,26 @@ async function openFile(docId) {
   }
 }
 
-async function copyCitation(button) {
-  const text = button.dataset.cite;
+async function copyText(text) {
   try {
+    if (!navigator.clipboard) throw new Error("no clipboard");
     await navigator.clipboard.writeText(text);
   } catch {
     // Plain http on the office network is not a secure context: copy through a selection.
     const area = document.createElement("textarea");
     area.value = text;
+    area.readOnly = true;
+    area.className = "visually-hidden";
+    area.setAttribute("aria-hidden", "true");
     document.body.appendChild(area);
     area.select();
     document.execCommand("copy");
     area.remove();
   }
+}
+
+async function copyCitation(button) {
+  await copyText(button.dataset.cite);
   button.textContent = "コピーしました";
   setTimeout(() => { button.textContent = "引用をコピー"; }, 2000);
 }
@@ -341,6 +351,7 @@ async function showDocument(id, ordinal) {
     }
     $("results-section").hidden = true;
     $("answer").hidden = true;
+    selectView("search");
     $("doc").hidden = false;
     const target = $(`passage-${ordinal}`) || list.firstElementChild;
     if (target) { target.classList.add("target"); target.scrollIntoView({ block: "center" }); target.focus(); }
@@ -350,9 +361,13 @@ async function showDocument(id, ordinal) {
 }
 
 function route() {
-  const m = location.hash.match(/^#doc=([^&]+)&p=(\d+)/);
-  if (m && token) { showDocument(decodeURIComponent(m[1]), Number(m[2])); return; }
+  const m = location.hash.match(/^#doc=([^&]+)(?:&p=(\d+))?/);
+  if (m && token) { showDocument(decodeURIComponent(m[1]), Number(m[2] || 0)); return; }
   $("doc").hidden = true;
+  // Where 結果に戻る goes back to: the search or the 答弁検索 view last shown.
+  lastListHash = location.hash;
+  if (location.hash === PRECEDENTS_HASH) { selectView("precedents"); return; }
+  selectView("search");
   const params = new URLSearchParams(location.hash.slice(1));
   if (token && params.get("q") && params.toString() !== shownSearch) { formFromSearch(params); runSearch(params); return; }
   // Back from a document to the search on the page: show it again without asking again.
@@ -360,13 +375,208 @@ function route() {
   if ($("answer-body").children.length && !(Number(params.get("page")) > 1)) $("answer").hidden = false;
 }
 
+// ── 答弁検索: past exchanges on a question, and the outline of a reply quoted from their answers.
+
+const PRECEDENTS_HASH = "#precedents";
+let lastListHash = "";
+// The outline on the page, as the plain text 骨子をコピー copies.
+let outlineText = "";
+let precedentsInFlight = null;
+
+// The two views as tabs (WAI-ARIA tabs: arrow keys move between them).
+function selectView(name) {
+  for (const [view, tab] of [["search", $("tab-search")], ["precedents", $("tab-precedents")]]) {
+    const on = view === name;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`view-${view}`).hidden = !on;
+  }
+}
+
+// The view goes into the URL (#precedents, or the search's #q=…), so reload and back keep it.
+function openView(name, focusTab) {
+  selectView(name);
+  const hash = name === "precedents" ? PRECEDENTS_HASH : lastSearchHash || "#";
+  if (location.hash !== hash && !(hash === "#" && !location.hash)) location.hash = hash;
+  if (!focusTab) $(name === "precedents" ? "pq" : "q").focus();
+}
+
+// Only links to the published minutes on the web (never javascript: and the like).
+function webUrl(u) {
+  return /^https?:\/\//i.test(u || "") ? u : "";
+}
+
+// The document view of a passage of this service: "#doc=ID&p=N" from a passage id "ID#N".
+function passageHref(docId, passageId) {
+  const ordinal = String(passageId || "").split("#").pop();
+  return `#doc=${encodeURIComponent(docId)}${/^\d+$/.test(ordinal) ? `&p=${ordinal}` : ""}`;
+}
+
+function speakerLabel(sp, detail) {
+  if (!sp) return "";
+  const extra = detail === "group" ? sp.group || sp.position : sp.position || sp.group;
+  return sp.name + (extra ? `（${extra}）` : "");
+}
+
+function precedentFilters() {
+  const f = {};
+  if ($("p-house").value) f.houses = [$("p-house").value];
+  if ($("p-from").value) f.date_from = $("p-from").value;
+  if ($("p-to").value) f.date_to = $("p-to").value;
+  const positions = $("p-position").value.split(/[、,，\s]+/).map((x) => x.trim()).filter(Boolean);
+  if (positions.length) f.positions = positions;
+  return f;
+}
+
+function lawLabel(l) {
+  return [l.title, l.anchor].filter(Boolean).join(" ");
+}
+
+// The outline as plain text: each sentence with its citation in 【】, then the laws.
+function outlineAsText(o) {
+  const lines = ["答弁案の骨子", ...o.sentences.map((s, i) => `${i + 1}. ${s.text}【${s.citation}】`)];
+  if (o.laws.length) {
+    lines.push("", "引用されている法令");
+    for (const l of o.laws) lines.push(`・${l.cited}${l.passage_id ? `（${lawLabel(l)}）` : "（索引にありません）"}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function renderOutline(o) {
+  const body = $("outline-body");
+  $("outline").hidden = false;
+  $("outline").classList.toggle("abstain", o.abstained);
+  $("outline-copy-status").textContent = "";
+  if (o.abstained || !o.sentences.length) {
+    body.innerHTML = `<p><strong>${esc(o.message || "前例は見つかりませんでした")}</strong></p>`;
+    outlineText = "";
+    $("outline-copy").hidden = true;
+    return;
+  }
+  body.innerHTML = `<ol class="outline-sentences">` + o.sentences.map((s) => {
+    const url = webUrl(s.url);
+    const cite = url ? `<a href="${esc(url)}" target="_blank" rel="noopener noreferrer">${esc(s.citation)}</a>` : esc(s.citation);
+    return `<li><span class="outline-text">${esc(s.text)}</span>` +
+      `<span class="outline-cite meta">【${cite}】 <a href="${esc(passageHref(s.doc_id, s.passage_id))}">この答弁を開く</a></span></li>`;
+  }).join("") + "</ol>" +
+    `<h3>引用されている法令</h3>` + (o.laws.length
+      ? `<ul class="laws">` + o.laws.map((l) => `<li>${esc(l.cited)}：` + (l.passage_id && l.doc_id
+        ? `<a href="${esc(passageHref(l.doc_id, l.passage_id))}">${esc(lawLabel(l) || l.cited)}</a>`
+        : `<span class="meta">索引にありません</span>`) + "</li>").join("") + "</ul>"
+      : `<p class="meta">なし</p>`);
+  outlineText = outlineAsText(o);
+  $("outline-copy").hidden = false;
+}
+
+function speechesHtml(label, speeches) {
+  return speeches.map((sp) => `<section class="speech"><h5>${esc(sp.anchor || label)}</h5>` +
+    `<p>${esc(sp.text).replace(/\n/g, "<br>")}</p></section>`).join("");
+}
+
+function exchangeHtml(e) {
+  const url = webUrl(e.url);
+  const meta = [dateLabel(e.date), e.house, e.meeting, e.issue].filter(Boolean).map(esc).join("　");
+  return `<li class="exchange">` +
+    `<h4><a href="${esc(passageHref(e.document_id, (e.question[0] || {}).passage_id))}">${esc(e.title)}</a></h4>` +
+    `<p class="meta">${meta}</p>` +
+    `<p class="speakers">質問：${esc(speakerLabel(e.questioner, "group"))}　答弁：${e.answerers.map((a) => esc(speakerLabel(a, "position"))).join("、") || "—"}</p>` +
+    // Highlighted by the service, which escapes the text (as search snippets).
+    `<p class="snippet">${e.question_excerpt}</p>` +
+    `<details><summary>質問と答弁の全文</summary>${speechesHtml("質問", e.question)}${speechesHtml("答弁", e.answers)}</details>` +
+    (url ? `<p class="actions"><a href="${esc(url)}" target="_blank" rel="noopener noreferrer">会議録（公開ページ）を開く</a></p>` : "") +
+    "</li>";
+}
+
+function renderPrecedents(groups) {
+  const list = $("precedents");
+  list.innerHTML = "";
+  for (const g of groups) {
+    // Newest first (the service sends them so; kept so here whatever the order).
+    const exchanges = [...g.exchanges].sort((a, b) => String(b.date || "").localeCompare(String(a.date || "")));
+    if (!exchanges.length) continue;
+    const li = document.createElement("li");
+    li.className = "group";
+    li.innerHTML = (exchanges.length > 1 ? `<p class="group-label">同旨の答弁 ${exchanges.length}件</p>` : "") +
+      `<ol class="exchanges">${exchanges.map(exchangeHtml).join("")}</ol>`;
+    list.appendChild(li);
+  }
+  $("precedents-section").hidden = !list.children.length;
+  return list.children.length;
+}
+
+function clearPrecedents() {
+  if (precedentsInFlight) precedentsInFlight.abort();
+  $("outline").hidden = true;
+  $("outline-body").innerHTML = "";
+  $("precedents-section").hidden = true;
+  $("precedents").innerHTML = "";
+  $("p-status").textContent = "";
+  $("p-error").hidden = true;
+  outlineText = "";
+}
+
+async function findPrecedents(ev) {
+  ev.preventDefault();
+  const question = $("pq").value.trim();
+  if (!question) return;
+  if (precedentsInFlight) precedentsInFlight.abort();
+  const controller = new AbortController();
+  precedentsInFlight = controller;
+  $("p-error").hidden = true;
+  $("p-status").textContent = "前例を検索中…";
+  $("precedent-button").disabled = true;
+  try {
+    const data = await api("/api/precedents", { question, filters: precedentFilters(), limit: 10 }, controller.signal);
+    if (controller.signal.aborted) return;
+    renderOutline(data.outline);
+    const n = renderPrecedents(data.groups);
+    // Without a close precedent the exchanges are only the nearest ones: said so in the heading.
+    $("precedents-title").textContent = data.outline.abstained ? "参考：近い質疑（前例ではありません）" : "前例";
+    const exchanges = data.groups.reduce((k, g) => k + g.exchanges.length, 0);
+    $("p-status").textContent = !n ? "前例は見つかりませんでした。"
+      : data.outline.abstained ? `十分に近い前例はありませんでした。参考に近い質疑 ${exchanges} 件を表示しています。`
+      : `前例 ${exchanges} 件（${n} グループ）が見つかりました。`;
+  } catch (e) {
+    if (!controller.signal.aborted && e.message !== "unauthorized") {
+      $("p-error").textContent = e.message;
+      $("p-error").hidden = false;
+      $("p-status").textContent = "";
+    }
+  } finally {
+    if (precedentsInFlight === controller) { precedentsInFlight = null; $("precedent-button").disabled = false; }
+  }
+}
+
+async function copyOutline() {
+  if (!outlineText) return;
+  await copyText(outlineText);
+  $("outline-copy-status").textContent = "コピーしました";
+}
+
+$("precedent-form").addEventListener("submit", findPrecedents);
+$("outline-copy").addEventListener("click", copyOutline);
+$("tab-search").addEventListener("click", () => openView("search"));
+$("tab-precedents").addEventListener("click", () => openView("precedents"));
+$("views").addEventListener("keydown", (ev) => {
+  if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(ev.key)) return;
+  ev.preventDefault();
+  const next = ev.target.id === "tab-search" ? "tab-precedents" : "tab-search";
+  const target = ev.key === "Home" ? "tab-search" : ev.key === "End" ? "tab-precedents" : next;
+  openView(target === "tab-search" ? "search" : "precedents", true);
+  $(target).focus();
+});
+// Ctrl+Enter in the question field submits, as Enter does in the search field.
+$("pq").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("precedent-form").requestSubmit(); }
+});
+
 $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("token").value.trim()); });
 $("logout").addEventListener("click", () => logout("ログアウトしました。"));
 $("search-form").addEventListener("submit", submitSearch);
 const currentPage = () => Number(new URLSearchParams(location.hash.slice(1)).get("page")) || 1;
 $("prev").addEventListener("click", () => goToSearch(Math.max(1, currentPage() - 1)));
 $("next").addEventListener("click", () => goToSearch(currentPage() + 1));
-$("doc-close").addEventListener("click", () => { location.hash = lastSearchHash; });
+$("doc-close").addEventListener("click", () => { location.hash = lastListHash === PRECEDENTS_HASH ? PRECEDENTS_HASH : lastSearchHash; });
 for (const b of $("feedback").querySelectorAll("button[data-verdict]")) b.addEventListener("click", () => sendFeedback(b.dataset.verdict));
 document.addEventListener("click", (ev) => {
   const file = ev.target.closest(".file-link");

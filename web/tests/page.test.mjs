@@ -230,6 +230,130 @@ await step("08-keyboard-only", async (page) => {
   await page.screenshot({ path: `${OUT}/08-keyboard.png`, fullPage: true });
 });
 
+// ── 答弁検索 ──
+
+async function findPrecedents(page, text) {
+  await page.getByRole("tab", { name: "答弁検索" }).click();
+  await page.getByLabel("質問通告の文言").fill(text);
+  await page.getByRole("button", { name: "前例を探す" }).click();
+  await page.locator("#p-status").filter({ hasText: /件|見つかりませんでした/ }).waitFor();
+}
+
+// The text of every speech shown in the precedents list (also inside closed <details>).
+const shownSpeeches = (page) => page.locator("#precedents .speech p").evaluateAll((ps) => ps.map((p) => p.textContent.replace(/\s/g, "")).join("\n"));
+
+// Groups labelled 同旨の答弁, each as the meta lines (date, house, meeting) of its exchanges.
+const repeatedGroups = (page) => page.locator("#precedents > li.group").evaluateAll((gs) => gs
+  .filter((g) => /同旨の答弁/.test(g.querySelector(".group-label")?.textContent || ""))
+  .map((g) => ({ label: g.querySelector(".group-label").textContent, metas: [...g.querySelectorAll(".exchange > .meta")].map((m) => m.textContent) })));
+
+// "令和6年6月11日（2024年6月11日）…" → "2024-06-11".
+const isoOf = (meta) => { const m = meta.match(/（(\d+)年(\d+)月(\d+)日）/); return m ? `${m[1]}-${m[2].padStart(2, "0")}-${m[3].padStart(2, "0")}` : ""; };
+
+await step("09-precedents-outline-copy", async (page) => {
+  // Headless Chromium's clipboard needs permissions; the copy is caught where the page writes it.
+  await page.addInitScript(() => {
+    window.__copied = null;
+    Object.defineProperty(navigator, "clipboard", { configurable: true, value: { writeText: async (t) => { window.__copied = t; } } });
+  });
+  await login(page, "dev-kanri");
+  await findPrecedents(page, "コンビニ交付の手数料を窓口より安く設定している考え方を問う");
+  assert.equal(await page.getByRole("tab", { name: "答弁検索" }).getAttribute("aria-selected"), "true");
+  assert.equal(await page.locator("#view-search").isVisible(), false, "one view at a time");
+  await page.locator("#outline").getByRole("heading", { name: "答弁案の骨子" }).waitFor();
+  const items = await page.locator("#outline-body .outline-sentences > li").evaluateAll((lis) => lis.map((li) => ({
+    text: li.querySelector(".outline-text").textContent,
+    citation: (li.querySelector(".outline-cite").textContent.match(/【(.*?)】/) || [])[1] || "",
+    doc: li.querySelector('.outline-cite a[href^="#doc="]')?.getAttribute("href") || "",
+  })));
+  assert.ok(items.length > 0, "the outline has sentences");
+  assert.ok(items.some((i) => /架空市議会|衆議院|参議院/.test(i.citation)), `a citation to an assembly: ${JSON.stringify(items)}`);
+  assert.ok(items.every((i) => i.citation && i.doc), `every sentence cited and linked: ${JSON.stringify(items)}`);
+  // Every sentence is quoted verbatim from an answer on the page.
+  const speeches = await shownSpeeches(page);
+  for (const i of items) assert.ok(speeches.includes(i.text.replace(/\s/g, "")), `quoted verbatim: ${i.text}`);
+  // A Diet citation links to the published minutes in a new tab; nothing is loaded from there.
+  for (const a of await page.locator("#outline-body .outline-cite a[target=_blank]").all()) {
+    assert.match(await a.getAttribute("href"), /^https:\/\/kokkai\.ndl\.go\.jp\//);
+  }
+  await page.locator("#outline").getByRole("heading", { name: "引用されている法令" }).waitFor();
+  await page.screenshot({ path: `${OUT}/09-precedents.png`, fullPage: true });
+
+  await page.getByRole("button", { name: "骨子をコピー" }).click();
+  await page.locator("#outline-copy-status").filter({ hasText: "コピーしました" }).waitFor();
+  const copied = await page.evaluate(() => window.__copied);
+  assert.ok(copied && copied.includes(`${items[0].text}【${items[0].citation}】`), `the copy holds a sentence with its 【citation】: ${copied}`);
+  assert.ok(!/<[a-z]/i.test(copied), "plain text");
+
+  // The full speeches open from the card; a quoted sentence opens in the document view and
+  // 結果に戻る comes back to the 答弁検索 view.
+  const details = page.locator("#precedents details").first();
+  await details.locator("summary").click();
+  assert.ok((await details.locator(".speech h5").allInnerTexts()).some((h) => h.startsWith("答弁")), "the answers are labelled");
+  await page.locator("#outline-body .outline-cite").first().getByRole("link", { name: "この答弁を開く" }).click();
+  const target = page.locator("#doc-passages li.target");
+  await target.waitFor({ state: "visible" });
+  assert.ok((await target.innerText()).replace(/\s/g, "").includes(items[0].text.replace(/\s/g, "")), "the cited answer is shown");
+  await page.locator("#doc-close").click();
+  await page.locator("#outline").waitFor({ state: "visible" });
+  assert.equal(await page.getByRole("tab", { name: "答弁検索" }).getAttribute("aria-selected"), "true");
+  // The search view is still there, with its labels.
+  await page.getByRole("tab", { name: "検索・質問" }).click();
+  await page.getByLabel("検索語または質問").waitFor();
+  assert.equal(await page.locator("#view-precedents").isVisible(), false);
+});
+
+await step("09b-precedents-repeated-answers-grouped", async (page) => {
+  // 総務大臣's answer on the システム標準化 移行期限, given in 2023 and again in 2024.
+  await login(page, "dev-kanri");
+  await findPrecedents(page, "自治体情報システムの標準化の移行期限について政府の方針を問う");
+  const groups = await repeatedGroups(page);
+  const group = groups.find((g) => g.label.includes("同旨の答弁 2件"));
+  assert.ok(group, `a group of two repeated answers: ${JSON.stringify(groups)}`);
+  const dates = group.metas.map(isoOf);
+  assert.deepEqual(dates, [...dates].sort().reverse(), `newest first: ${dates}`);
+  await page.screenshot({ path: `${OUT}/09b-precedents-grouped.png`, fullPage: true });
+});
+
+await step("09c-precedents-council-repeated-answer-grouped", async (page) => {
+  // 市長's answer on the コンビニ交付 手数料, in 令和５年第３回 and again in 令和６年第２回定例会.
+  await login(page, "dev-kanri");
+  await findPrecedents(page, "コンビニ交付の手数料を窓口より安く設定している考え方を問う");
+  const groups = await repeatedGroups(page);
+  const group = groups.find((g) => g.label.includes("同旨の答弁 2件") && g.metas.some((m) => m.includes("令和6年第2回定例会")) && g.metas.some((m) => m.includes("令和5年第3回定例会")));
+  assert.ok(group, `the r5 and r6 答弁 of 市長 in one group: ${JSON.stringify(groups)}`);
+  assert.deepEqual(group.metas.map(isoOf), ["2024-06-11", "2023-09-12"], "the newer one first");
+});
+
+await step("10-precedents-none", async (page) => {
+  await login(page, "dev-kanri");
+  await findPrecedents(page, "宇宙ごみの除去技術に関する国際協力の状況を問う");
+  await page.locator("#outline").filter({ hasText: "前例は見つかりませんでした" }).waitFor();
+  assert.equal(await page.locator("#outline-body .outline-text").count(), 0, "no sentence quoted");
+  assert.equal(await page.getByRole("button", { name: "骨子をコピー" }).isVisible(), false, "nothing to copy");
+  await page.screenshot({ path: `${OUT}/10-precedents-none.png`, fullPage: true });
+});
+
+await step("11-precedents-secret-session", async (page) => {
+  // The 秘密会 minutes are 機密性2, zaimu: kanri (3, zaimu) sees the exchange, ippan (1) does not.
+  const question = "職員の懲戒処分の検討状況について問う";
+  const canaries = ["酒気帯び運転", "飲酒運転根絶", "秘密会"];
+  await login(page, "dev-kanri");
+  await findPrecedents(page, question);
+  assert.ok((await page.content()).includes("酒気帯び運転"), "kanri sees the 秘密会 exchange");
+  await page.getByRole("button", { name: "ログアウト" }).click();
+  await page.getByLabel("アクセストークン").waitFor();
+  assert.ok(!(await page.content()).includes("酒気帯び運転"), "nothing of it stays on the page after logout");
+  await page.getByLabel("アクセストークン").fill("dev-ippan");
+  await page.getByRole("button", { name: "ログイン" }).click();
+  // Logged in again on the view the URL names (#precedents).
+  await page.getByLabel("質問通告の文言").waitFor();
+  await findPrecedents(page, question);
+  const html = await page.content();
+  for (const word of canaries) assert.ok(!html.includes(word), `${word} shown to ippan`);
+  await page.screenshot({ path: `${OUT}/11-precedents-low-clearance.png`, fullPage: true });
+});
+
 await browser.close();
 for (const r of results) console.log(r.join("  "));
 const failed = results.filter((r) => r[0] !== "ok").length;

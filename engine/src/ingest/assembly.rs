@@ -1,8 +1,9 @@
 //! Local assembly minutes (都道府県・市町村議会の会議録) published as plain text.
 //!
 //! Assemblies publish their minutes as text in which each speech opens with a marker:
-//! 「○議長（山田太郎君）」, 「○市長（鈴木一郎君）」, 「○３番（佐藤花子君）」, 「○健康福祉部長（…君）」 or
-//! 「○佐藤花子議員」, and stage directions stand in 〔 〕 (〔拍手〕, 〔「異議なし」と呼ぶ者あり〕). The
+//! 「○議長（山田太郎君）」, 「○市長（鈴木一郎君）」, 「○３番（佐藤花子君）」, 「○健康福祉部長（…君）」,
+//! 「○佐藤花子議員」, or in committees the surname and position (「○村瀬委員」「○長谷部委員長」
+//! 「○小田切総務部長」), and stage directions stand in 〔 〕 (〔拍手〕, 〔「異議なし」と呼ぶ者あり〕). The
 //! header before the first speech names the assembly, the session and its 号
 //! (「令和６年第２回架空市議会定例会会議録（第３号）」) and the date. [`looks_like`] tells such a file
 //! from other plain text; [`extract`] reads its speeches and hands them to
@@ -18,10 +19,37 @@ use super::exchanges::{documents, role_of, Meeting, Role, Speech};
 use crate::model::Speaker;
 use crate::text::{find_dates, normalize};
 
-/// 「○市長（鈴木一郎君）」: the position (or seat number) and the name in brackets.
+/// 「○市長（鈴木一郎君）」: the position (or seat number) and the name in brackets, with its
+/// honorific, so that a header line 「○出席議員（２２名）」 is not taken for a speech.
 static BRACKETED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[○◯]\s*([^（(\s]{1,30})[（(]\s*([^）)]{1,20}?)\s*(?:君|議員|さん|氏)?\s*[）)]\s*(.*)$").expect("valid regex")
+    Regex::new(r"^[○◯]\s*([^（(\s]{1,30})[（(]\s*([^）)]{1,20}?)\s*(?:君|議員|さん|氏)\s*[）)]\s*(.*)$").expect("valid regex")
 });
+
+/// 「○村瀬委員　…」「○長谷部委員長　…」「○小田切総務部長　…」: a committee's markers, the surname
+/// run together with the position, without brackets ([`split_surname`] parts them).
+static SURNAME_TITLE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[○◯]\s*([^\s（(○]{2,24})[\s　]+(.+)$").expect("valid regex"));
+
+/// Positions a committee marker may end with; the chair's and members' first, longest first.
+const TITLES: &[&str] = &["副委員長", "委員長", "委員", "副議長", "議長", "市長", "町長", "村長", "区長", "知事", "部長", "局長", "課長", "教育長", "室長", "次長", "所長", "管理者", "監査委員"];
+
+/// 「説明のため出席した者」 lines: 「総務部長　　小田切　　仁　君」 (position, name).
+static ROSTER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*([^\s○]{2,20}?)[\s　]{2,}((?:[^\s　君][\s　]*){2,10}?)[\s　]*君\s*$").expect("valid regex"));
+
+/// Parts 「小田切総務部長」 into surname and position: by the header's roster where it lists the
+/// position (「総務部長　小田切　仁　君」), else by the fixed words of the chair and members, else
+/// the first two characters are taken for the surname. `None` when the token ends with no title.
+fn split_surname(token: &str, roster: &[(String, String)]) -> Option<(String, String)> {
+    if let Some((position, name)) = roster.iter().filter(|(p, _)| token.ends_with(p.as_str()) && token.len() > p.len()).max_by_key(|(p, _)| p.len()) {
+        let surname = &token[..token.len() - position.len()];
+        let name = if name.starts_with(surname) { name.clone() } else { surname.to_string() };
+        return Some((position.clone(), name));
+    }
+    let title = TITLES.iter().find(|t| token.ends_with(*t))?;
+    let fixed = ["副委員長", "委員長", "委員", "副議長", "議長"];
+    let cut = if fixed.contains(title) { token.len() - title.len() } else { token.char_indices().nth(2).map_or(token.len(), |(i, _)| i) };
+    let (surname, position) = token.split_at(cut);
+    (!surname.is_empty() && !position.is_empty()).then(|| (position.to_string(), surname.to_string()))
+}
 
 /// 「○佐藤花子議員　…」: a member named without a position.
 static MEMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[○◯]\s*([^\s（(]{1,12}?)(?:議員|君)\s+(.*)$").expect("valid regex"));
@@ -50,9 +78,10 @@ pub(crate) fn looks_like(text: &str) -> bool {
     let mut chair = false;
     for line in text.lines().take(5000) {
         let line = line.trim_start();
-        if let Some(c) = BRACKETED.captures(line) {
+        let position = BRACKETED.captures(line).map(|c| c[1].to_string()).or_else(|| SURNAME_TITLE.captures(line).and_then(|c| split_surname(&normalize(&c[1]), &[])).map(|(p, _)| p));
+        if let Some(position) = position {
             markers += 1;
-            chair |= role_of(&normalize(&c[1]), "") == Role::Chair;
+            chair |= role_of(&normalize(&position), "") == Role::Chair;
         }
         if markers >= 3 && chair {
             return true;
@@ -79,6 +108,12 @@ pub(crate) fn extract(path: &Path, source: &str) -> Result<Vec<ExtractedDocument
         .unwrap_or_default();
     let issue = ISSUE.captures(&header).map(|c| c[1].replace(' ', ""));
     let date = find_dates(&header).into_iter().map(|(_, d)| d).next();
+    let roster: Vec<(String, String)> = source
+        .lines()
+        .take(HEADER_LINES)
+        .filter(|l| !l.trim_start().starts_with(['○', '◯']))
+        .filter_map(|l| ROSTER.captures(l).map(|c| (normalize(&c[1]), normalize(&c[2]).replace([' ', '\u{3000}'], ""))))
+        .collect();
 
     let mut speeches: Vec<Speech> = Vec::new();
     let mut open: Option<Open> = None;
@@ -96,6 +131,8 @@ pub(crate) fn extract(path: &Path, source: &str) -> Result<Vec<ExtractedDocument
             let position = normalize(&c[1]);
             let name = normalize(&c[2]).replace([' ', '\u{3000}'], "");
             Some((position, name, c[3].to_string()))
+        } else if let Some((c, (position, name))) = SURNAME_TITLE.captures(line).and_then(|c| split_surname(&normalize(&c[1]), &roster).map(|p| (c, p))) {
+            Some((position, name, c[2].to_string()))
         } else {
             MEMBER.captures(line).map(|c| (String::new(), normalize(&c[1]), c[2].to_string()))
         };
@@ -157,6 +194,32 @@ mod tests {
 ○市民課長（大河内誠君）　補足いたします。窓口より百円安く設定しております。
 ○３番（佐藤花子君）　ありがとうございました。終わります。
 ○議長（長谷部典子君）　以上で一般質問を終わります。\n";
+
+    #[test]
+    fn committee_markers_and_roster_lines() {
+        let text = "令和６年架空市議会総務常任委員会会議録
+令和６年９月１３日
+○出席委員（６名）
+説明のため出席した者
+　総務部長　　小田切　　仁　君
+○長谷部委員長　ただいまから委員会を開きます。
+○村瀬委員　窓口の混雑について伺います。
+○長谷部委員長　総務部長。
+○小田切総務部長　繁忙期は臨時窓口を設けております。
+";
+        assert!(looks_like(text));
+        let docs = extract(Path::new("c.txt"), text).unwrap();
+        let ex: Vec<&ExtractedDocument> = docs.iter().filter(|d| d.exchange.is_some()).collect();
+        assert_eq!(ex.len(), 1, "{docs:#?}");
+        let e = ex[0].exchange.as_ref().unwrap();
+        assert_eq!(e.questioner.name, "村瀬");
+        assert_eq!(e.answerers[0].cited(), "小田切仁（総務部長）");
+        assert_eq!(split_surname("佐伯教育長", &[]), Some(("教育長".into(), "佐伯".into())));
+        assert_eq!(e.meeting, "令和6年総務常任委員会");
+        // The roster line is not a speech: the first speech is the chair's.
+        let rest = docs.iter().find(|d| d.exchange.is_none()).unwrap();
+        assert_eq!(rest.sections[0].text, "ただいまから委員会を開きます。");
+    }
 
     #[test]
     fn recognises_assembly_minutes_and_not_other_text() {

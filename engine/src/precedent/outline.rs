@@ -40,6 +40,15 @@ pub const MIN_COVERAGE: f32 = 0.2;
 /// where both hold (README "Precedents").
 pub const NO_PRECEDENT_BELOW: f32 = 0.89;
 
+/// Endings of sentences that only announce an answer (「…についてお答えいたします。」): they name the
+/// question's topic, so they share its words, but state nothing a reply could use.
+const ANNOUNCEMENTS: &[&str] = &["お答えいたします", "お答え申し上げます", "お答えします", "答弁いたします", "答弁させていただきます", "御答弁申し上げます"];
+
+fn announces_only(sentence: &str) -> bool {
+    let s = sentence.trim_end_matches(['。', '．', '.']);
+    ANNOUNCEMENTS.iter().any(|a| s.ends_with(a))
+}
+
 /// What the outline says when nothing is close enough.
 pub const NO_PRECEDENT: &str = "前例は見つかりませんでした";
 
@@ -141,7 +150,7 @@ pub fn outline(analyzers: &Analyzers, gen: &Generation, question: &str, groups: 
         let mut scored: Vec<(f32, usize, usize, String, &crate::model::Passage)> = Vec::new();
         for (pi, p) in hit.answers.iter().enumerate() {
             for (si, (_, _, s)) in sentences(&p.text).into_iter().enumerate() {
-                if s.chars().count() < 10 || asked.is_empty() {
+                if s.chars().count() < 10 || asked.is_empty() || announces_only(&s) {
                     continue;
                 }
                 let words = content_words(analyzers, &s);
@@ -246,5 +255,12 @@ mod tests {
         let text = "これは地方自治法第二百四十四条の二の規定によるものであり、架空市手数料条例第二条第一項に定めております。";
         assert_eq!(cited_laws(text), ["地方自治法第二百四十四条の二", "架空市手数料条例第二条第一項"]);
         assert!(cited_laws("法律の趣旨に沿って対応いたします。").is_empty());
+    }
+
+    #[test]
+    fn announcements_are_not_quoted() {
+        assert!(announces_only("私からは、コンビニ交付の利用状況についてお答えいたします。"));
+        assert!(announces_only("お答え申し上げます。"));
+        assert!(!announces_only("手数料は一通二百円としております。"));
     }
 }

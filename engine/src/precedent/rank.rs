@@ -30,7 +30,7 @@ pub const CANDIDATES: usize = 200;
 /// single modes.
 pub const ANSWER_WEIGHT: f32 = 1.0;
 
-/// Character-bigram overlap (Jaccard) above which two exchanges' answers count as the same answer
+/// Character-bigram overlap (Jaccard) above which two answer speeches count as the same answer
 /// repeated.
 pub const REPEATED_ANSWER: f32 = 0.6;
 
@@ -72,8 +72,10 @@ impl ExchangeHit {
         self.document.issued
     }
 
-    fn answer_text(&self) -> String {
-        self.answers.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n")
+    /// Whether one of this exchange's answer speeches repeats one of `other`'s: a minister's
+    /// line is repeated whole though the officials who answer after it say something new.
+    fn repeats(&self, other: &ExchangeHit) -> bool {
+        self.answers.iter().any(|a| other.answers.iter().any(|b| overlap(&a.text, &b.text) >= REPEATED_ANSWER))
     }
 }
 
@@ -166,20 +168,19 @@ pub fn overlap(a: &str, b: &str) -> f32 {
     a.intersection(&b).count() as f32 / union as f32
 }
 
-/// Groups hits whose answers repeat one another ([`REPEATED_ANSWER`]), in rank order of each
-/// group's best hit, each group newest first.
+/// Groups hits one of whose answer speeches repeats one of the group's best hit
+/// ([`REPEATED_ANSWER`]), in rank order of each group's best hit, each group newest first.
 pub fn group(hits: Vec<ExchangeHit>) -> Vec<PrecedentGroup> {
-    let mut groups: Vec<(String, PrecedentGroup)> = Vec::new();
+    let mut groups: Vec<PrecedentGroup> = Vec::new();
     for hit in hits {
-        let text = hit.answer_text();
-        match groups.iter_mut().find(|(first, _)| overlap(first, &text) >= REPEATED_ANSWER) {
-            Some((_, g)) => g.exchanges.push(hit),
-            None => groups.push((text, PrecedentGroup { score: hit.score, exchanges: vec![hit] })),
+        match groups.iter_mut().find(|g| g.exchanges[0].repeats(&hit)) {
+            Some(g) => g.exchanges.push(hit),
+            None => groups.push(PrecedentGroup { score: hit.score, exchanges: vec![hit] }),
         }
     }
     groups
         .into_iter()
-        .map(|(_, mut g)| {
+        .map(|mut g| {
             g.exchanges.sort_by(|a, b| b.date().cmp(&a.date()).then_with(|| b.score.total_cmp(&a.score)));
             g
         })
