@@ -117,7 +117,10 @@ fn existing(args: &CorpusArgs, docs_abs: &Path, passage_chars: usize) -> Option<
 
 /// Opens the corpus the way the service does.
 pub fn open(dir: &Path, analyzers: &Analyzers) -> Result<Generation> {
-    let config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+    // A benchmark corpus holds its index in `index/`; an index directory itself (the one
+    // `shirabe eval-precedents` keeps) has its CURRENT pointer at the top.
+    let index_dir = dir.join("CURRENT").exists().then(|| dir.to_path_buf());
+    let config = Config { data_dir: dir.to_path_buf(), index_dir, ..Config::default() };
     Generation::open_current(&config, analyzers)?.with_context(|| format!("{} holds no index generation", dir.display()))
 }
 

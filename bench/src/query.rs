@@ -33,7 +33,9 @@ pub struct QueryArgs {
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
     /// Comma-separated: hybrid, keyword, vector, documents (the /api/search work: hybrid,
-    /// 100 candidates, grouped per document with snippets), stages (hybrid broken into stages).
+    /// 100 candidates, grouped per document with snippets), stages (hybrid broken into stages),
+    /// precedents (the /api/precedents work: exchanges ranked, grouped and outlined; needs an
+    /// index of minutes, e.g. the one `shirabe eval-precedents` keeps).
     #[arg(long, default_value = "hybrid,keyword,vector,documents,stages")]
     pub modes: String,
 }
@@ -75,6 +77,14 @@ pub fn run(config: &Config, args: &QueryArgs) -> Result<()> {
             "documents" => {
                 let (gen, engine, filter) = (&gen, &engine, &filter);
                 ("hybrid_documents", Box::new(move |q: &str| engine.search(gen, q, filter, Mode::Hybrid, None, "").map(drop).map_err(Into::into)))
+            }
+            "precedents" => {
+                let (gen, engine, filter) = (&gen, &engine, &filter);
+                let limit = args.limit;
+                ("precedents", Box::new(move |q: &str| {
+                    let query = shirabe_engine::precedent::rank::PrecedentQuery { question: q, filter: filter.clone(), positions: Vec::new(), mode: Mode::Hybrid, limit };
+                    engine.precedents(gen, &query, "").map(drop).map_err(Into::into)
+                }))
             }
             "stages" => {
                 stages(&gen, &retriever, embedder, config, warm, measured, args.limit)?;

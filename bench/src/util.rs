@@ -91,9 +91,10 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     Ok(out)
 }
 
-/// A query of an evaluation set (only `text` is used).
+/// A query of an evaluation set (only `text` is used; `question` in the precedent dev set).
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueryLine {
+    #[serde(alias = "question")]
     pub text: String,
 }
 
