@@ -87,10 +87,11 @@ pub struct PrecedentGroup {
 }
 
 fn answered_by(exchange: &Exchange, positions: &[String]) -> bool {
-    positions.is_empty()
+    let wanted: Vec<&str> = positions.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
+    wanted.is_empty()
         || exchange.answerers.iter().any(|a| {
             let position = a.position.as_deref().unwrap_or_default();
-            positions.iter().any(|p| !p.is_empty() && (position.contains(p.as_str()) || a.name == *p))
+            wanted.iter().any(|p| position.contains(p) || a.name == *p)
         })
 }
 
@@ -242,5 +243,6 @@ mod tests {
         assert!(answered_by(e, &[]));
         assert!(answered_by(e, &["総務".into()]));
         assert!(!answered_by(e, &["市長".into()]));
+        assert!(answered_by(e, &["".into(), " ".into()]), "blank entries filter nothing");
     }
 }
