@@ -105,33 +105,21 @@ struct Examples {
     w: Vec<f64>,
 }
 
-/// Fits a logistic regression by Newton's method with L2 penalty `l2` (not on the bias).
-fn fit(ex: &Examples, dims: usize, l2: f64) -> Linear {
-    let d = dims + 1;
+/// Newton's method for a convex loss in `d` parameters with an L2 penalty `l2` on the parameters
+/// `penalised` says. `data` adds the loss's gradient and the upper triangle of its Hessian at
+/// the given parameters; the penalty, a tiny ridge that keeps the system solvable, and the
+/// convergence test (no step above 1e-7, at most 50 steps) are the same for every model.
+fn newton(d: usize, l2: f64, penalised: impl Fn(usize) -> bool, data: impl Fn(&[f64], &mut [f64], &mut [Vec<f64>])) -> Vec<f64> {
     let mut beta = vec![0.0f64; d];
-    let total: f64 = ex.w.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     for _ in 0..50 {
         let mut grad = vec![0.0f64; d];
         let mut hess = vec![vec![0.0f64; d]; d];
-        for ((x, &y), &w) in ex.x.iter().zip(&ex.y).zip(&ex.w) {
-            let w = w / total;
-            let z = beta[0] + x.iter().zip(&beta[1..]).map(|(a, b)| a * b).sum::<f64>();
-            let p = 1.0 / (1.0 + (-z).exp());
-            let xi = |i: usize| if i == 0 { 1.0 } else { x[i - 1] };
-            let r = w * (p - y);
-            let s = w * p * (1.0 - p);
-            for i in 0..d {
-                grad[i] += r * xi(i);
-                for j in i..d {
-                    hess[i][j] += s * xi(i) * xi(j);
-                }
-            }
-        }
+        data(&beta, &mut grad, &mut hess);
         for i in 0..d {
             for j in 0..i {
                 hess[i][j] = hess[j][i];
             }
-            if i > 0 {
+            if penalised(i) {
                 grad[i] += l2 * beta[i];
                 hess[i][i] += l2;
             }
@@ -147,6 +135,29 @@ fn fit(ex: &Examples, dims: usize, l2: f64) -> Linear {
             break;
         }
     }
+    beta
+}
+
+/// Fits a logistic regression by Newton's method with L2 penalty `l2` (not on the bias).
+fn fit(ex: &Examples, dims: usize, l2: f64) -> Linear {
+    let d = dims + 1;
+    let total: f64 = ex.w.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let beta = newton(d, l2, |i| i > 0, |beta, grad, hess| {
+        for ((x, &y), &w) in ex.x.iter().zip(&ex.y).zip(&ex.w) {
+            let w = w / total;
+            let z = beta[0] + x.iter().zip(&beta[1..]).map(|(a, b)| a * b).sum::<f64>();
+            let p = 1.0 / (1.0 + (-z).exp());
+            let xi = |i: usize| if i == 0 { 1.0 } else { x[i - 1] };
+            let r = w * (p - y);
+            let s = w * p * (1.0 - p);
+            for i in 0..d {
+                grad[i] += r * xi(i);
+                for j in i..d {
+                    hess[i][j] += s * xi(i) * xi(j);
+                }
+            }
+        }
+    });
     Linear { bias: beta[0], weights: beta[1..].to_vec() }
 }
 
@@ -188,14 +199,11 @@ struct Group {
 /// learned (a bias would cancel, so it is 0); whether to answer at all is the decision model's
 /// job. Newton's method with L2 penalty `l2`.
 fn fit_listwise(groups: &[Group], dims: usize, l2: f64) -> Linear {
-    let mut beta = vec![0.0f64; dims];
     let total: f64 = groups.iter().map(|g| g.weight).sum::<f64>().max(f64::MIN_POSITIVE);
-    for _ in 0..50 {
-        let mut grad = vec![0.0f64; dims];
-        let mut hess = vec![vec![0.0f64; dims]; dims];
+    let beta = newton(dims, l2, |_| true, |beta, grad, hess| {
         for g in groups {
             let w = g.weight / total;
-            let z: Vec<f64> = g.x.iter().map(|x| x.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>()).collect();
+            let z: Vec<f64> = g.x.iter().map(|x| x.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>()).collect();
             let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
             let sum: f64 = e.iter().sum();
@@ -222,23 +230,7 @@ fn fit_listwise(groups: &[Group], dims: usize, l2: f64) -> Linear {
                 }
             }
         }
-        for i in 0..dims {
-            for j in 0..i {
-                hess[i][j] = hess[j][i];
-            }
-            grad[i] += l2 * beta[i];
-            hess[i][i] += l2 + 1e-9;
-        }
-        let Some(step) = solve(hess, grad) else { break };
-        let mut moved = 0.0f64;
-        for i in 0..dims {
-            beta[i] -= step[i];
-            moved = moved.max(step[i].abs());
-        }
-        if moved < 1e-7 {
-            break;
-        }
-    }
+    });
     Linear { bias: 0.0, weights: beta }
 }
 
