@@ -70,6 +70,56 @@ fn with_neighbours(gen: &Generation, hits: Vec<crate::retrieve::search::PassageH
     Ok((out, reading))
 }
 
+/// Adds to an answer quoting a law what lives in another article of it ([`crate::answer::referral`]):
+/// the article a quoted 準用 points to, the 罰則 naming a quoted article. The law's passages are
+/// read under the caller's filter; each added sentence cites its passage, which joins the hits so
+/// that the citation carries its document.
+fn add_referrals(gen: &Generation, answer: &mut Answer, hits: &mut Vec<crate::retrieve::search::PassageHit>, filter: &Filter) -> Result<()> {
+    let is_law = |doc_id: &str| gen.documents.get(doc_id).is_some_and(|d| d.doc_type == crate::model::DocType::Law);
+    let mut laws: Vec<String> = Vec::new();
+    for s in &answer.sentences {
+        if let Some(h) = hits.iter().find(|h| h.passage.id == s.passage_id) {
+            if is_law(&h.passage.doc_id) && !laws.contains(&h.passage.doc_id) {
+                laws.push(h.passage.doc_id.clone());
+            }
+        }
+    }
+    for doc_id in laws {
+        let law = gen.keyword.document_passages(&doc_id, filter)?;
+        let quoted: Vec<(&str, &Passage)> = answer
+            .sentences
+            .iter()
+            .filter_map(|s| hits.iter().find(|h| h.passage.id == s.passage_id && h.passage.doc_id == doc_id).map(|h| (s.text.as_str(), &h.passage)))
+            .collect();
+        let referrals = crate::answer::referral::referred(&quoted, &law);
+        for r in referrals {
+            let n = match answer.cited_passages.iter().position(|id| *id == r.passage.id) {
+                Some(i) => i + 1,
+                None => {
+                    answer.cited_passages.push(r.passage.id.clone());
+                    answer.cited_passages.len()
+                }
+            };
+            let line = r.passage.text.lines().find(|l| l.contains(r.text.as_str())).unwrap_or_default();
+            answer.sentences.push(crate::answer::extract::AnswerSentence {
+                text: r.text,
+                citations: vec![n],
+                passage_id: r.passage.id.clone(),
+                start: r.start,
+                end: r.end,
+                score: 0.0,
+                generated: false,
+                table_header: None,
+                item: crate::answer::units::item_of(line),
+            });
+            if !hits.iter().any(|h| h.passage.id == r.passage.id) {
+                hits.push(crate::retrieve::search::PassageHit { passage: r.passage, score: 0.0, keyword_rank: None, vector_rank: None, snippet: String::new() });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The parts an answer is made with.
 pub struct Asker<'a> {
     pub retriever: Retriever<'a>,
@@ -85,8 +135,11 @@ impl Asker<'_> {
             hits = crate::retrieve::search::passages_in_force(gen, hits, as_of, filter);
         }
         let title_of = |doc_id: &str| gen.documents.get(doc_id).map(|d| d.title.clone());
-        let (hits, reading) = with_neighbours(gen, hits, filter)?;
-        let answer = self.answerer.answer_titled(question, &hits[..reading], &title_of)?;
+        let (mut hits, reading) = with_neighbours(gen, hits, filter)?;
+        let mut answer = self.answerer.answer_titled(question, &hits[..reading], &title_of)?;
+        if answer.answerable {
+            add_referrals(gen, &mut answer, &mut hits, filter)?;
+        }
         let (answer, generator) = match self.generator {
             Some(g) => g.rephrase(question, &hits, &title_of, answer),
             None => (answer, None),

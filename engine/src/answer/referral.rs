@@ -1,0 +1,142 @@
+//! Law units that live in another article: what a 準用 points to and the 罰則 that names an
+//! article.
+//!
+//! 「第十条の規定は、前条の届出について準用する。」 says nothing until the reader has 第十条, and an
+//! obligation is read together with the penalty for breaking it (「第十四条の規定に違反した者は、
+//! 三十万円以下の罰金に処する。」), which sits in the 罰則 chapter far from the article. Neither is
+//! among the passages retrieval found, so unlike [`super::units`] (a unit inside one 項) these need
+//! a second lookup: in the same law, under the caller's filter, among the passages the index holds.
+//! [`referred`] returns, for the sentences an answer quotes, the first sentence of each article a
+//! 準用 points to and each penalty sentence naming a quoted article, verbatim with their passages.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::extract::sentences;
+use crate::model::Passage;
+use crate::retrieve::query::article_refs;
+
+/// Sentences added to one answer at most: a reader wants the unit, not the law.
+pub const MAX_REFERRED: usize = 2;
+
+/// 「第十条の規定は、…準用する」「第五条第二項の規定は、…準用する」: the article a 準用 points to.
+static APPLIED: LazyLock<Regex> = LazyLock::new(|| {
+    const N: &str = "[〇一二三四五六七八九十百千]+";
+    Regex::new(&format!(r"(第{N}条(?:の{N})?(?:第{N}項)?)(?:[、及びから至るまで第{N}条の項]*)?の規定は、[^。]*?準用する")).expect("valid regex")
+});
+
+/// The article an anchor names, as written (「第十四条」「第二百四十二条の二」).
+static ARTICLE: LazyLock<Regex> = LazyLock::new(|| {
+    const N: &str = "[〇一二三四五六七八九十百千]+";
+    Regex::new(&format!(r"第{N}条(?:の{N})?")).expect("valid regex")
+});
+
+/// Words of a penalty provision.
+const PENALTY: &[&str] = &["罰金", "懲役", "拘禁刑", "禁錮", "過料"];
+
+/// What a quoted sentence needs from elsewhere in its law.
+pub struct Referral {
+    /// The sentence, verbatim, with its offsets in the passage.
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+    pub passage: Passage,
+}
+
+/// A sentence of `passage` other than its article caption (「（届出）」), the first one first.
+fn first_sentence(passage: &Passage) -> Option<(usize, usize, String)> {
+    sentences(&passage.text).into_iter().find(|(_, _, s)| {
+        let caption = (s.starts_with('（') && s.ends_with('）')) || (s.starts_with('(') && s.ends_with(')'));
+        !caption
+    })
+}
+
+/// Whether `sentence` names `article` itself: 「第十四条の規定に違反」 names 第十四条, 「第十四条の二」
+/// does not.
+fn names(sentence: &str, article: &str) -> bool {
+    sentence.match_indices(article).any(|(i, _)| {
+        let mut after = sentence[i + article.len()..].chars();
+        !(after.next() == Some('の') && after.next().is_some_and(|c| "〇一二三四五六七八九十百千".contains(c)))
+    })
+}
+
+/// For `quoted` sentences (text, passage) of one law `law` (all its passages, in order): the
+/// first sentence of each article a 準用 among them points to, then each penalty sentence that
+/// names the article a quoted sentence belongs to; none that is already quoted, at most
+/// [`MAX_REFERRED`].
+pub fn referred(quoted: &[(&str, &Passage)], law: &[Passage]) -> Vec<Referral> {
+    let mut out: Vec<Referral> = Vec::new();
+    let already = |out: &[Referral], p: &Passage, text: &str| quoted.iter().any(|(t, q)| q.id == p.id && *t == text) || out.iter().any(|r| r.passage.id == p.id && r.text == text);
+    for (text, _) in quoted {
+        for cap in APPLIED.captures_iter(text) {
+            let Some(target) = article_refs(&cap[1]).into_iter().next() else { continue };
+            let found = law
+                .iter()
+                .map(|p| (target.match_level(p.anchor.as_deref().unwrap_or_default()), p))
+                .filter(|(level, _)| *level > 0)
+                .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.ordinal.cmp(&a.1.ordinal)));
+            if let Some((_, p)) = found {
+                if let Some((start, end, s)) = first_sentence(p) {
+                    if !already(&out, p, &s) && out.len() < MAX_REFERRED {
+                        out.push(Referral { text: s, start, end, passage: p.clone() });
+                    }
+                }
+            }
+        }
+    }
+    for (_, q) in quoted {
+        let Some(article) = q.anchor.as_deref().and_then(|a| ARTICLE.find_iter(a).last()).map(|m| m.as_str().to_string()) else { continue };
+        for p in law {
+            for (start, end, s) in sentences(&p.text) {
+                if out.len() >= MAX_REFERRED {
+                    return out;
+                }
+                if names(&s, &article) && s.contains("違反") && PENALTY.iter().any(|w| s.contains(w)) && !already(&out, p, &s) {
+                    out.push(Referral { text: s, start, end, passage: p.clone() });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passage(ordinal: u32, anchor: &str, text: &str) -> Passage {
+        Passage { id: format!("law#{ordinal}"), doc_id: "law".into(), ordinal, text: text.into(), page: None, anchor: Some(anchor.into()), start: 0, end: 0 }
+    }
+
+    #[test]
+    fn an_applied_article_and_the_penalty_are_found() {
+        let law = vec![
+            passage(0, "第九条第一項", "（届出）\n事業者は、あらかじめ市長に届け出なければならない。"),
+            passage(1, "第十条", "（変更の届出）\n前条の規定は、届出事項の変更について準用する。"),
+            passage(2, "第十四条", "（報告）\n市長は、事業者に対し報告を求めることができる。"),
+            passage(6, "第六章 罰則 第二十一条", "第十三条の規定に違反した者は、五万円以下の過料に処する。"),
+            passage(3, "第十四条の二", "（立入検査）\n市長は、立入検査をさせることができる。"),
+            passage(4, "第六章 罰則 第二十条", "（罰則）\n第十四条の二の規定による検査を拒んだ者は、十万円以下の過料に処する。\n第九条第一項の規定に違反した者は、三十万円以下の罰金に処する。"),
+            passage(5, "第十一条", "（準用）\n第九条第一項の規定は、事業の廃止について準用する。"),
+        ];
+        // 準用 → the first sentence of 第九条第一項, caption skipped.
+        let quoted = [("第九条第一項の規定は、事業の廃止について準用する。", &law[5])];
+        let r = referred(&quoted, &law);
+        assert_eq!(r[0].text, "事業者は、あらかじめ市長に届け出なければならない。");
+        assert_eq!(r[0].passage.id, "law#0");
+        // A sentence of 第九条 brings the penalty naming 第九条, not the one naming 第十四条の二.
+        let quoted = [("事業者は、あらかじめ市長に届け出なければならない。", &law[0])];
+        let r = referred(&quoted, &law);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].text, "第九条第一項の規定に違反した者は、三十万円以下の罰金に処する。");
+        let chars: Vec<char> = r[0].passage.text.chars().collect();
+        assert_eq!(r[0].passage.id, "law#4");
+        assert_eq!(chars[r[0].start..r[0].end].iter().collect::<String>(), r[0].text, "offsets locate the sentence");
+        // 第十四条 is not 第十四条の二.
+        let quoted = [("市長は、事業者に対し報告を求めることができる。", &law[2])];
+        assert!(referred(&quoted, &law).is_empty());
+        assert!(names("第十四条の規定に違反した者", "第十四条"));
+        assert!(!names("第十四条の二の規定による検査", "第十四条"));
+    }
+}
