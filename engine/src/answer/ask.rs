@@ -71,10 +71,11 @@ fn with_neighbours(gen: &Generation, hits: Vec<crate::retrieve::search::PassageH
 }
 
 /// Adds to an answer quoting a law what lives in another article of it ([`crate::answer::referral`]):
-/// the article a quoted 準用 points to, the 罰則 naming a quoted article. The law's passages are
+/// the article a quoted 準用 points to, the definition of a term the question asks about, the 罰則
+/// naming a quoted article. The law's passages are
 /// read under the caller's filter; each added sentence cites its passage, which joins the hits so
 /// that the citation carries its document.
-fn add_referrals(gen: &Generation, answer: &mut Answer, hits: &mut Vec<crate::retrieve::search::PassageHit>, filter: &Filter) -> Result<()> {
+fn add_referrals(gen: &Generation, question: &str, answer: &mut Answer, hits: &mut Vec<crate::retrieve::search::PassageHit>, filter: &Filter) -> Result<()> {
     let is_law = |doc_id: &str| gen.documents.get(doc_id).is_some_and(|d| d.doc_type == crate::model::DocType::Law);
     let mut laws: Vec<String> = Vec::new();
     for s in &answer.sentences {
@@ -91,7 +92,7 @@ fn add_referrals(gen: &Generation, answer: &mut Answer, hits: &mut Vec<crate::re
             .iter()
             .filter_map(|s| hits.iter().find(|h| h.passage.id == s.passage_id && h.passage.doc_id == doc_id).map(|h| (s.text.as_str(), &h.passage)))
             .collect();
-        let referrals = crate::answer::referral::referred(&quoted, &law);
+        let referrals = crate::answer::referral::referred(question, &quoted, &law);
         for r in referrals {
             let n = match answer.cited_passages.iter().position(|id| *id == r.passage.id) {
                 Some(i) => i + 1,
@@ -138,7 +139,7 @@ impl Asker<'_> {
         let (mut hits, reading) = with_neighbours(gen, hits, filter)?;
         let mut answer = self.answerer.answer_titled(question, &hits[..reading], &title_of)?;
         if answer.answerable {
-            add_referrals(gen, &mut answer, &mut hits, filter)?;
+            add_referrals(gen, question, &mut answer, &mut hits, filter)?;
         }
         let (answer, generator) = match self.generator {
             Some(g) => g.rephrase(question, &hits, &title_of, answer),

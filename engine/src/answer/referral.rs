@@ -1,13 +1,16 @@
-//! Law units that live in another article: what a 準用 points to and the 罰則 that names an
-//! article.
+//! Law units that live in another article: what a 準用 points to, the definition of a term the
+//! question asks about, and the 罰則 that names an article.
 //!
-//! 「第十条の規定は、前条の届出について準用する。」 says nothing until the reader has 第十条, and an
-//! obligation is read together with the penalty for breaking it (「第十四条の規定に違反した者は、
-//! 三十万円以下の罰金に処する。」), which sits in the 罰則 chapter far from the article. Neither is
+//! 「第十条の規定は、前条の届出について準用する。」 says nothing until the reader has 第十条; a term
+//! the law defines (「四 不利益処分 行政庁が、…をいう。」, 「この法律において「X」とは、…をいう。」)
+//! means what its definition says, not what it means in daily use; and an obligation is read
+//! together with the penalty for breaking it (「第十四条の規定に違反した者は、三十万円以下の罰金に
+//! 処する。」), which sits in the 罰則 chapter far from the article. Neither is
 //! among the passages retrieval found, so unlike [`super::units`] (a unit inside one 項) these need
 //! a second lookup: in the same law, under the caller's filter, among the passages the index holds.
 //! [`referred`] returns, for the sentences an answer quotes, the first sentence of each article a
-//! 準用 points to and each penalty sentence naming a quoted article, verbatim with their passages.
+//! 準用 points to, the definition of the longest defined term that both the question and a quoted
+//! sentence use, and each penalty sentence naming a quoted article, verbatim with their passages.
 
 use std::sync::LazyLock;
 
@@ -31,6 +34,14 @@ static ARTICLE: LazyLock<Regex> = LazyLock::new(|| {
     const N: &str = "[〇一二三四五六七八九十百千]+";
     Regex::new(&format!(r"第{N}条(?:の{N})?")).expect("valid regex")
 });
+
+/// A definition in a 号 of a definitions article: 「四　不利益処分　行政庁が、…をいう。」.
+static ITEM_DEFINITION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[一二三四五六七八九十]+(?:の[一二三四五六七八九十]+)?[ 　]+([^ 　「」、。]{2,30})[ 　]+.*をいう。$").expect("valid regex")
+});
+
+/// A definition in a sentence: 「この法律において「審査請求」とは、…をいう。」.
+static QUOTED_DEFINITION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"「([^」]{2,30})」とは、[^。]*をいう。").expect("valid regex"));
 
 /// Words of a penalty provision.
 const PENALTY: &[&str] = &["罰金", "懲役", "拘禁刑", "禁錮", "過料"];
@@ -61,11 +72,12 @@ fn names(sentence: &str, article: &str) -> bool {
     })
 }
 
-/// For `quoted` sentences (text, passage) of one law `law` (all its passages, in order): the
-/// first sentence of each article a 準用 among them points to, then each penalty sentence that
-/// names the article a quoted sentence belongs to; none that is already quoted, at most
-/// [`MAX_REFERRED`].
-pub fn referred(quoted: &[(&str, &Passage)], law: &[Passage]) -> Vec<Referral> {
+/// For `quoted` sentences (text, passage) of one law `law` (all its passages, in order) that
+/// answer `question`: the first sentence of each article a 準用 among them points to, then the
+/// definition of the longest term that the question and a quoted sentence both use, then each
+/// penalty sentence that names the article a quoted sentence belongs to; none that is already
+/// quoted, at most [`MAX_REFERRED`].
+pub fn referred(question: &str, quoted: &[(&str, &Passage)], law: &[Passage]) -> Vec<Referral> {
     let mut out: Vec<Referral> = Vec::new();
     let already = |out: &[Referral], p: &Passage, text: &str| quoted.iter().any(|(t, q)| q.id == p.id && *t == text) || out.iter().any(|r| r.passage.id == p.id && r.text == text);
     for (text, _) in quoted {
@@ -85,6 +97,11 @@ pub fn referred(quoted: &[(&str, &Passage)], law: &[Passage]) -> Vec<Referral> {
             }
         }
     }
+    if let Some((start, end, text, p)) = definition(question, quoted, law) {
+        if !already(&out, p, &text) && out.len() < MAX_REFERRED {
+            out.push(Referral { text, start, end, passage: p.clone() });
+        }
+    }
     for (_, q) in quoted {
         let Some(article) = q.anchor.as_deref().and_then(|a| ARTICLE.find_iter(a).last()).map(|m| m.as_str().to_string()) else { continue };
         for p in law {
@@ -99,6 +116,25 @@ pub fn referred(quoted: &[(&str, &Passage)], law: &[Passage]) -> Vec<Referral> {
         }
     }
     out
+}
+
+/// The definition in `law` of the longest term that `question` and one of the `quoted` sentences
+/// both use.
+fn definition<'l>(question: &str, quoted: &[(&str, &Passage)], law: &'l [Passage]) -> Option<(usize, usize, String, &'l Passage)> {
+    let asked = crate::text::analysis::prepare(question);
+    let mut best: Option<(usize, (usize, usize, String, &Passage))> = None;
+    for p in law {
+        for (start, end, s) in sentences(&p.text) {
+            let term = ITEM_DEFINITION.captures(&s).or_else(|| QUOTED_DEFINITION.captures(&s)).map(|c| c[1].to_string());
+            let Some(term) = term else { continue };
+            let used = asked.contains(&crate::text::analysis::prepare(&term)) && quoted.iter().any(|(t, _)| t.contains(term.as_str()) && *t != s);
+            let len = term.chars().count();
+            if used && best.as_ref().is_none_or(|(l, _)| len > *l) {
+                best = Some((len, (start, end, s, p)));
+            }
+        }
+    }
+    best.map(|(_, d)| d)
 }
 
 #[cfg(test)]
@@ -122,12 +158,12 @@ mod tests {
         ];
         // 準用 → the first sentence of 第九条第一項, caption skipped.
         let quoted = [("第九条第一項の規定は、事業の廃止について準用する。", &law[5])];
-        let r = referred(&quoted, &law);
+        let r = referred("", &quoted, &law);
         assert_eq!(r[0].text, "事業者は、あらかじめ市長に届け出なければならない。");
         assert_eq!(r[0].passage.id, "law#0");
         // A sentence of 第九条 brings the penalty naming 第九条, not the one naming 第十四条の二.
         let quoted = [("事業者は、あらかじめ市長に届け出なければならない。", &law[0])];
-        let r = referred(&quoted, &law);
+        let r = referred("", &quoted, &law);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].text, "第九条第一項の規定に違反した者は、三十万円以下の罰金に処する。");
         let chars: Vec<char> = r[0].passage.text.chars().collect();
@@ -135,8 +171,24 @@ mod tests {
         assert_eq!(chars[r[0].start..r[0].end].iter().collect::<String>(), r[0].text, "offsets locate the sentence");
         // 第十四条 is not 第十四条の二.
         let quoted = [("市長は、事業者に対し報告を求めることができる。", &law[2])];
-        assert!(referred(&quoted, &law).is_empty());
+        assert!(referred("", &quoted, &law).is_empty());
         assert!(names("第十四条の規定に違反した者", "第十四条"));
+
+        // A term the question and the quoted sentence use brings its definition (the longest such
+        // term); a term only the sentence uses does not.
+        let law = vec![
+            passage(0, "第二条", "（定義）\nこの条例において、次の各号に掲げる用語の意義は、当該各号に定めるところによる。\n一 空き家 居住その他の使用がなされていないことが常態である建築物をいう。\n二 管理者 所有者に代わり空き家を管理する者をいう。"),
+            passage(1, "第三条", "（届出）\n空き家の所有者は、管理者を定めて市長に届け出なければならない。"),
+            passage(2, "第四条", "この条例において「特定空き家」とは、倒壊のおそれのある空き家をいう。"),
+        ];
+        let quoted = [("空き家の所有者は、管理者を定めて市長に届け出なければならない。", &law[1])];
+        let r = referred("管理者を届け出る義務はあるか", &quoted, &law);
+        assert_eq!(r.len(), 1, "only 管理者 is in the question");
+        assert_eq!(r[0].text, "二 管理者 所有者に代わり空き家を管理する者をいう。");
+        assert!(referred("届出の期限は", &quoted, &law).is_empty());
+        let quoted = [("市長は、特定空き家の所有者に助言することができる。", &law[1])];
+        let r = referred("特定空き家とは何か", &quoted, &law);
+        assert_eq!(r[0].text, "この条例において「特定空き家」とは、倒壊のおそれのある空き家をいう。");
         assert!(!names("第十四条の二の規定による検査", "第十四条"));
     }
 }
