@@ -571,7 +571,7 @@ fn item_citation(passage: &str, start: usize) -> Option<String> {
 }
 
 /// Content words: anything but one-character kana.
-fn is_content(token: &str) -> bool {
+pub fn is_content(token: &str) -> bool {
     let n = token.chars().count();
     n >= 2 || token.chars().any(|c| !matches!(c, '\u{3040}'..='\u{30FF}'))
 }
@@ -607,7 +607,7 @@ pub fn is_heading_line(line: &str, title: Option<&str>, anchor: Option<&str>) ->
 /// Whether `line` is an article's caption (見出し) in a passage of a law: 「（審査請求期間）」 on a
 /// line of its own, in a passage anchored to an article. Every 項 carries it, so it would
 /// otherwise be offered as an answer to any question about the article.
-fn is_article_caption(line: &str, anchor: Option<&str>) -> bool {
+pub fn is_article_caption(line: &str, anchor: Option<&str>) -> bool {
     let line = line.trim();
     let enclosed = (line.starts_with('（') && line.ends_with('）')) || (line.starts_with('(') && line.ends_with(')'));
     enclosed && !line.contains('。') && anchor.is_some_and(|a| !crate::retrieve::query::article_refs(a).is_empty())

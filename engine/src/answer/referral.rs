@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::extract::sentences;
+use super::extract::{is_article_caption, sentences};
 use crate::model::Passage;
 use crate::retrieve::query::article_refs;
 
@@ -55,12 +55,9 @@ pub struct Referral {
     pub passage: Passage,
 }
 
-/// A sentence of `passage` other than its article caption (「（届出）」), the first one first.
+/// The first sentence of `passage` that is not its article caption (「（届出）」).
 fn first_sentence(passage: &Passage) -> Option<(usize, usize, String)> {
-    sentences(&passage.text).into_iter().find(|(_, _, s)| {
-        let caption = (s.starts_with('（') && s.ends_with('）')) || (s.starts_with('(') && s.ends_with(')'));
-        !caption
-    })
+    sentences(&passage.text).into_iter().find(|(_, _, s)| !is_article_caption(s, passage.anchor.as_deref()))
 }
 
 /// Whether `sentence` names `article` itself: 「第十四条の規定に違反」 names 第十四条, 「第十四条の二」
@@ -83,12 +80,7 @@ pub fn referred(question: &str, quoted: &[(&str, &Passage)], law: &[Passage]) ->
     for (text, _) in quoted {
         for cap in APPLIED.captures_iter(text) {
             let Some(target) = article_refs(&cap[1]).into_iter().next() else { continue };
-            let found = law
-                .iter()
-                .map(|p| (target.match_level(p.anchor.as_deref().unwrap_or_default()), p))
-                .filter(|(level, _)| *level > 0)
-                .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.ordinal.cmp(&a.1.ordinal)));
-            if let Some((_, p)) = found {
+            if let Some(p) = target.passage_in(law) {
                 if let Some((start, end, s)) = first_sentence(p) {
                     if !already(&out, p, &s) && out.len() < MAX_REFERRED {
                         out.push(Referral { text: s, start, end, passage: p.clone() });
@@ -97,20 +89,22 @@ pub fn referred(question: &str, quoted: &[(&str, &Passage)], law: &[Passage]) ->
             }
         }
     }
-    if let Some((start, end, text, p)) = definition(question, quoted, law) {
+    // The law's sentences, split once for the definition and the penalties.
+    let split: Vec<(&Passage, Vec<(usize, usize, String)>)> = law.iter().map(|p| (p, sentences(&p.text))).collect();
+    if let Some((start, end, text, p)) = definition(question, quoted, &split) {
         if !already(&out, p, &text) && out.len() < MAX_REFERRED {
             out.push(Referral { text, start, end, passage: p.clone() });
         }
     }
     for (_, q) in quoted {
         let Some(article) = q.anchor.as_deref().and_then(|a| ARTICLE.find_iter(a).last()).map(|m| m.as_str().to_string()) else { continue };
-        for p in law {
-            for (start, end, s) in sentences(&p.text) {
+        for (p, in_passage) in &split {
+            for (start, end, s) in in_passage {
                 if out.len() >= MAX_REFERRED {
                     return out;
                 }
-                if names(&s, &article) && s.contains("違反") && PENALTY.iter().any(|w| s.contains(w)) && !already(&out, p, &s) {
-                    out.push(Referral { text: s, start, end, passage: p.clone() });
+                if names(s, &article) && s.contains("違反") && PENALTY.iter().any(|w| s.contains(w)) && !already(&out, p, s) {
+                    out.push(Referral { text: s.clone(), start: *start, end: *end, passage: (*p).clone() });
                 }
             }
         }
@@ -118,19 +112,19 @@ pub fn referred(question: &str, quoted: &[(&str, &Passage)], law: &[Passage]) ->
     out
 }
 
-/// The definition in `law` of the longest term that `question` and one of the `quoted` sentences
-/// both use.
-fn definition<'l>(question: &str, quoted: &[(&str, &Passage)], law: &'l [Passage]) -> Option<(usize, usize, String, &'l Passage)> {
+/// The definition, among a law's sentences (`split`, per passage), of the longest term that
+/// `question` and one of the `quoted` sentences both use.
+fn definition<'l>(question: &str, quoted: &[(&str, &Passage)], split: &[(&'l Passage, Vec<(usize, usize, String)>)]) -> Option<(usize, usize, String, &'l Passage)> {
     let asked = crate::text::analysis::prepare(question);
     let mut best: Option<(usize, (usize, usize, String, &Passage))> = None;
-    for p in law {
-        for (start, end, s) in sentences(&p.text) {
-            let term = ITEM_DEFINITION.captures(&s).or_else(|| QUOTED_DEFINITION.captures(&s)).map(|c| c[1].to_string());
+    for (p, in_passage) in split {
+        for (start, end, s) in in_passage {
+            let term = ITEM_DEFINITION.captures(s).or_else(|| QUOTED_DEFINITION.captures(s)).map(|c| c[1].to_string());
             let Some(term) = term else { continue };
-            let used = asked.contains(&crate::text::analysis::prepare(&term)) && quoted.iter().any(|(t, _)| t.contains(term.as_str()) && *t != s);
+            let used = asked.contains(&crate::text::analysis::prepare(&term)) && quoted.iter().any(|(t, _)| t.contains(term.as_str()) && t != s);
             let len = term.chars().count();
             if used && best.as_ref().is_none_or(|(l, _)| len > *l) {
-                best = Some((len, (start, end, s, p)));
+                best = Some((len, (*start, *end, s.clone(), *p)));
             }
         }
     }

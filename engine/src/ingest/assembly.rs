@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::document::{ExtractedDocument, IngestError};
-use super::exchanges::{documents, role_of, Meeting, Role, Speech};
+use super::exchanges::{documents, role_of, without_directions, Meeting, Role, Speech};
 use crate::model::Speaker;
 use crate::text::{find_dates, normalize};
 
@@ -64,9 +64,6 @@ static SESSION: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The 号: 「（第３号）」.
 static ISSUE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[（(]\s*(第\s*[0-9０-９]+\s*号)\s*[）)]").expect("valid regex"));
-
-/// A whole line in 〔 〕, or one inside a speech: a stage direction, not speech.
-static DIRECTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"〔[^〕]{0,80}〕").expect("valid regex"));
 
 /// Header lines read for the assembly, session and date.
 const HEADER_LINES: usize = 40;
@@ -119,7 +116,7 @@ pub(crate) fn extract(path: &Path, source: &str) -> Result<Vec<ExtractedDocument
     let mut open: Option<Open> = None;
     let close = |open: Option<Open>, speeches: &mut Vec<Speech>| {
         let Some(o) = open else { return };
-        let text = normalize(DIRECTION.replace_all(&o.lines.join("\n"), "").trim());
+        let text = normalize(without_directions(&o.lines.join("\n")).trim());
         if !text.is_empty() {
             let order = speeches.len() as u32 + 1;
             speeches.push(Speech { order, speaker: o.speaker, role: o.role, text, url: None });

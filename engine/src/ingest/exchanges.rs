@@ -18,6 +18,14 @@ use chrono::NaiveDate;
 use super::document::{ExtractedDocument, Section};
 use crate::model::{DocType, Exchange, Speaker};
 
+/// 〔拍手〕〔「異議なし」と呼ぶ者あり〕: what the stenographer saw, not what was said.
+static STAGE_DIRECTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r"〔[^〕]{0,80}〕").expect("valid regex"));
+
+/// A speech's text without its stage directions; both minutes readers drop them.
+pub(crate) fn without_directions(text: &str) -> std::borrow::Cow<'_, str> {
+    STAGE_DIRECTION.replace_all(text, "")
+}
+
 /// What a speaker does in a meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {

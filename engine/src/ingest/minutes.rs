@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::document::{ExtractedDocument, IngestError};
-use super::exchanges::{documents, role_of, Meeting, Speech};
+use super::exchanges::{documents, role_of, without_directions, Meeting, Speech};
 use crate::model::Speaker;
 use crate::text::{normalize, parse_date};
 
@@ -106,9 +106,6 @@ fn parse_record(value: serde_json::Value) -> Result<Record, Skip> {
     Ok(r)
 }
 
-/// 〔「異議なし」と呼ぶ者あり〕〔拍手〕: what the stenographer saw, not what was said.
-static STAGE_DIRECTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r"〔[^〕]{0,80}〕").expect("valid regex"));
-
 /// Drops the 「○山田太郎君　」 prefix of verbatim NDL speeches: the speaker is the anchor.
 fn strip_speaker_prefix(speech: &str) -> &str {
     let Some(rest) = speech.strip_prefix('○') else {
@@ -136,7 +133,7 @@ struct Meetings {
 
 impl Meetings {
     fn add(&mut self, r: Record, position_in_file: usize) -> bool {
-        let text = normalize(&STAGE_DIRECTION.replace_all(strip_speaker_prefix(r.speech.as_deref().unwrap_or_default()), ""));
+        let text = normalize(&without_directions(strip_speaker_prefix(r.speech.as_deref().unwrap_or_default())));
         if text.is_empty() {
             return false;
         }

@@ -125,13 +125,12 @@ fn speaker_of(hit: &ExchangeHit, anchor: Option<&str>) -> Speaker {
         .unwrap_or_else(|| Speaker { name: cited.to_string(), group: None, position: None })
 }
 
-/// The question's content words (two characters or more, or not kana alone).
+/// The content words of `text` ([`crate::answer::extract::is_content`]) that hold a letter or digit.
 fn content_words(analyzers: &Analyzers, text: &str) -> HashSet<String> {
     analyzers
         .ja_tokens(&prepare(text))
         .into_iter()
-        .filter(|t| t.chars().count() >= 2 || t.chars().any(|c| !matches!(c, '\u{3040}'..='\u{30FF}')))
-        .filter(|t| t.chars().any(char::is_alphanumeric))
+        .filter(|t| crate::answer::extract::is_content(t) && t.chars().any(char::is_alphanumeric))
         .collect()
 }
 
@@ -234,12 +233,7 @@ pub fn resolve(gen: &Generation, cited: &str, filter: &Filter) -> Result<LawCita
     out.title = Some(law.title.clone());
     let Some(article) = article_refs(&at[2]).into_iter().next() else { return Ok(out) };
     let passages = gen.keyword.document_passages(&law.id, filter)?;
-    let best = passages
-        .iter()
-        .map(|p| (article.match_level(p.anchor.as_deref().unwrap_or_default()), p))
-        .filter(|(level, _)| *level > 0)
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.ordinal.cmp(&a.1.ordinal)));
-    if let Some((_, p)) = best {
+    if let Some(p) = article.passage_in(&passages) {
         out.passage_id = Some(p.id.clone());
         out.anchor = p.anchor.clone();
     }

@@ -71,12 +71,6 @@ impl ExchangeHit {
     pub fn date(&self) -> Option<NaiveDate> {
         self.document.issued
     }
-
-    /// Whether one of this exchange's answer speeches repeats one of `other`'s: a minister's
-    /// line is repeated whole though the officials who answer after it say something new.
-    fn repeats(&self, other: &ExchangeHit) -> bool {
-        self.answers.iter().any(|a| other.answers.iter().any(|b| overlap(&a.text, &b.text) >= REPEATED_ANSWER))
-    }
 }
 
 /// Exchanges whose answers are near-identical, newest first; the group ranks by its best member.
@@ -154,34 +148,44 @@ pub fn rank(retriever: &Retriever, gen: &Generation, query: &PrecedentQuery) -> 
     Ok(hits)
 }
 
-fn bigrams(text: &str) -> HashSet<(char, char)> {
+type Bigrams = HashSet<(char, char)>;
+
+fn bigrams(text: &str) -> Bigrams {
     let chars: Vec<char> = prepare(text).chars().filter(|c| !c.is_whitespace()).collect();
     chars.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
 /// Jaccard overlap of two texts' character bigrams.
 pub fn overlap(a: &str, b: &str) -> f32 {
-    let (a, b) = (bigrams(a), bigrams(b));
-    let union = a.union(&b).count();
+    jaccard(&bigrams(a), &bigrams(b))
+}
+
+fn jaccard(a: &Bigrams, b: &Bigrams) -> f32 {
+    let union = a.union(b).count();
     if union == 0 {
         return 0.0;
     }
-    a.intersection(&b).count() as f32 / union as f32
+    a.intersection(b).count() as f32 / union as f32
 }
 
 /// Groups hits one of whose answer speeches repeats one of the group's best hit
 /// ([`REPEATED_ANSWER`]), in rank order of each group's best hit, each group newest first.
 pub fn group(hits: Vec<ExchangeHit>) -> Vec<PrecedentGroup> {
-    let mut groups: Vec<PrecedentGroup> = Vec::new();
+    // Whether one answer speech of one exchange repeats one of another's: a minister's line is
+    // repeated whole though the officials who answer after it say something new. Each speech's
+    // bigrams are taken once.
+    let repeats = |a: &[Bigrams], b: &[Bigrams]| a.iter().any(|x| b.iter().any(|y| jaccard(x, y) >= REPEATED_ANSWER));
+    let mut groups: Vec<(Vec<Bigrams>, PrecedentGroup)> = Vec::new();
     for hit in hits {
-        match groups.iter_mut().find(|g| g.exchanges[0].repeats(&hit)) {
-            Some(g) => g.exchanges.push(hit),
-            None => groups.push(PrecedentGroup { score: hit.score, exchanges: vec![hit] }),
+        let speeches: Vec<Bigrams> = hit.answers.iter().map(|a| bigrams(&a.text)).collect();
+        match groups.iter_mut().find(|(first, _)| repeats(first, &speeches)) {
+            Some((_, g)) => g.exchanges.push(hit),
+            None => groups.push((speeches, PrecedentGroup { score: hit.score, exchanges: vec![hit] })),
         }
     }
     groups
         .into_iter()
-        .map(|mut g| {
+        .map(|(_, mut g)| {
             g.exchanges.sort_by(|a, b| b.date().cmp(&a.date()).then_with(|| b.score.total_cmp(&a.score)));
             g
         })

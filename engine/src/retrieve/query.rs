@@ -157,6 +157,17 @@ impl ArticleRef {
             _ => 1,
         }
     }
+
+    /// The passage among `passages` (one law's) that this reference names: one of the named 項
+    /// before the rest of the 条, the first in the law first.
+    pub fn passage_in<'p>(&self, passages: &'p [crate::model::Passage]) -> Option<&'p crate::model::Passage> {
+        passages
+            .iter()
+            .map(|p| (self.match_level(p.anchor.as_deref().unwrap_or_default()), p))
+            .filter(|(level, _)| *level > 0)
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.ordinal.cmp(&a.1.ordinal)))
+            .map(|(_, p)| p)
+    }
 }
 
 /// The articles named in `text` (kanji, Arabic or full-width numerals), in order.
