@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::index::embed::{cosine, Embedder};
 use crate::retrieve::search::PassageHit;
 use crate::text::analysis::{prepare, Analyzers};
+use crate::text::variants::fold_sokuon;
 
 /// Passages the answerer ranks first: it reads these (and the rank feature favours them).
 pub const PASSAGES_READ: usize = 5;
@@ -94,6 +95,28 @@ struct Candidate {
     unit: Vec<UnitSentence>,
     /// Its 号, in a law passage.
     item: Option<String>,
+    /// What the training trace records of it besides its features.
+    words: Words,
+}
+
+/// Which of the question's content words a candidate holds, and where its passage was ranked:
+/// recorded in the training trace so that features built from them can be tried offline.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Words {
+    /// Indices into the question's words ([`Trace::question_words`]) the sentence holds.
+    #[serde(default)]
+    pub sentence: Vec<u16>,
+    /// … that its passage holds.
+    #[serde(default)]
+    pub passage: Vec<u16>,
+    /// … that its document's title holds.
+    #[serde(default)]
+    pub title: Vec<u16>,
+    /// Its passage's 1-based rank on each side of retrieval, where it was found there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_rank: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<usize>,
 }
 
 impl Candidate {
@@ -329,6 +352,8 @@ pub struct TracedSentence {
     /// The other sentences of its law unit, joined (quoted with it when it is chosen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    #[serde(default)]
+    pub words: Words,
 }
 
 /// Every candidate of a question, as [`Answerer::trace`] gives them.
@@ -339,6 +364,9 @@ pub struct Trace {
     /// Share of the question's content words in none of the candidates (a decision feature).
     #[serde(default)]
     pub uncovered: f32,
+    /// The question's content words, as the analyzer cuts them.
+    #[serde(default)]
+    pub question_words: Vec<String>,
     pub sentences: Vec<TracedSentence>,
 }
 
@@ -365,21 +393,24 @@ pub fn ranked(model: &AnswerModel, features: &[SentenceFeatures], live: &[usize]
 /// type and the share of its words no candidate holds.
 pub fn decision_features(features: &[SentenceFeatures], scored: &[(f32, usize)], sim_alone: f32, asks_type: bool, uncovered: f32) -> DecisionFeatures {
     let (best_logit, best) = scored[0];
-    DecisionFeatures::new(&features[best], best_logit, sim_alone, scored.get(1).map(|s| s.0), asks_type, uncovered, features.len())
+    let rare_max = features.iter().map(|f| f.rare_covered).fold(0.0, f32::max);
+    DecisionFeatures::new(&features[best], best_logit, sim_alone, scored.get(1).map(|s| s.0), asks_type, uncovered, features.len(), rare_max)
 }
 
 impl Answerer<'_> {
     /// Candidate sentences of `hits` with their features other than similarity, whether the
     /// question asks for an answer type, and the share of its content words that no candidate
     /// holds; no candidates when the question has no content word.
-    fn candidates(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> (Vec<Candidate>, bool, f32) {
+    fn candidates(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> (Vec<Candidate>, bool, f32, Vec<String>) {
         let q_prepared = prepare(question);
         let asked = Cues::get().asked(&q_prepared);
+        let q_prepared = fold_sokuon(&q_prepared);
         let asks_type = asked.asks();
         let q_tokens: Vec<String> = self.analyzers.ja_tokens(&q_prepared).into_iter().filter(|t| is_content(t)).collect();
         if q_tokens.is_empty() {
-            return (Vec::new(), asks_type, 0.0);
+            return (Vec::new(), asks_type, 0.0, q_tokens);
         }
+        let held = |tokens: &[String]| -> Vec<u16> { (0..q_tokens.len()).filter(|&i| tokens.contains(&q_tokens[i])).map(|i| i as u16).collect() };
         let mut candidates = Vec::new();
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (rank, hit) in hits.iter().take(MAX_PASSAGES_READ).enumerate() {
@@ -388,6 +419,8 @@ impl Answerer<'_> {
             let law_article = anchor.is_some_and(|a| !crate::retrieve::query::article_refs(a).is_empty());
             // A neighbour read after the best passages was retrieved by neither index.
             let neighbour = hit.keyword_rank.is_none() && hit.vector_rank.is_none();
+            let passage_words = held(&self.analyzers.ja_tokens(&words_of(&hit.passage.text)));
+            let title_words = title.as_deref().map(|t| held(&self.analyzers.ja_tokens(&words_of(t)))).unwrap_or_default();
             let mut first = true;
             let all = sentences(&hit.passage.text);
             for (k, (start, end, text)) in all.iter().cloned().enumerate() {
@@ -405,13 +438,17 @@ impl Answerer<'_> {
                 } else {
                     (Vec::new(), None)
                 };
-                let mut c = Candidate { passage_id: hit.passage.id.clone(), text, start, end, rank, table_header, title: title.clone(), features: SentenceFeatures::default(), unit, item };
-                let s_tokens = self.analyzers.ja_tokens(&prepare(&c.scored_text()));
+                let words = Words { sentence: Vec::new(), passage: passage_words.clone(), title: title_words.clone(), keyword_rank: hit.keyword_rank, vector_rank: hit.vector_rank };
+                let mut c = Candidate { passage_id: hit.passage.id.clone(), text, start, end, rank, table_header, title: title.clone(), features: SentenceFeatures::default(), unit, item, words };
+                let s_tokens = self.analyzers.ja_tokens(&words_of(&c.scored_text()));
+                c.words.sentence = held(&s_tokens);
                 let matched: Vec<&String> = q_tokens.iter().filter(|t| s_tokens.contains(t)).collect();
                 let has_type = asked.has(&c.text);
                 c.features = SentenceFeatures {
                     sim: 0.0,
-                    covered: matched.len() as f32 / q_tokens.len() as f32,
+                    // Both shares need every candidate's words: set below.
+                    covered: 0.0,
+                    rare_covered: 0.0,
                     cue_match: if asks_type && has_type { 1.0 } else { 0.0 },
                     cue_miss: if asks_type && !has_type { 1.0 } else { 0.0 },
                     rank: rank.min(PASSAGES_READ - 1) as f32 / (PASSAGES_READ - 1) as f32,
@@ -428,18 +465,24 @@ impl Answerer<'_> {
             }
         }
         let uncovered = q_tokens.iter().filter(|t| !seen.contains(*t)).count() as f32 / q_tokens.len() as f32;
-        (candidates, asks_type, uncovered)
+        let held: Vec<&[u16]> = candidates.iter().map(|c| c.words.sentence.as_slice()).collect();
+        let shares = coverage(&q_tokens, &held);
+        for (c, (covered, rare)) in candidates.iter_mut().zip(shares) {
+            c.features.covered = covered;
+            c.features.rare_covered = rare;
+        }
+        (candidates, asks_type, uncovered, q_tokens)
     }
 
     /// Every candidate sentence of `hits` with all its features, none pruned (for training).
     pub fn trace(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Trace> {
-        let (candidates, asks_type, uncovered) = self.candidates(question, hits, title_of);
+        let (candidates, asks_type, uncovered, question_words) = self.candidates(question, hits, title_of);
         if candidates.is_empty() {
-            return Ok(Trace { asks_type, uncovered, sentences: Vec::new() });
+            return Ok(Trace { asks_type, uncovered, question_words, sentences: Vec::new() });
         }
         let q_vec = self.embedder.embed_query(question, self.cache_scope)?;
-        let in_document: Vec<String> = candidates.iter().map(Candidate::text_in_document).collect();
-        let alone: Vec<String> = candidates.iter().map(Candidate::scored_text).collect();
+        let in_document: Vec<String> = candidates.iter().map(|c| fold_sokuon(&c.text_in_document())).collect();
+        let alone: Vec<String> = candidates.iter().map(|c| fold_sokuon(&c.scored_text())).collect();
         let v_doc = self.embedder.embed_sentences(&in_document, self.cache_scope)?;
         let v_alone = self.embedder.embed_sentences(&alone, self.cache_scope)?;
         let sentences = candidates
@@ -452,9 +495,10 @@ impl Answerer<'_> {
                 features: SentenceFeatures { sim: stretch(cosine(&q_vec, vd)), ..c.features },
                 sim_alone: stretch(cosine(&q_vec, va)),
                 unit: (!c.unit.is_empty()).then(|| c.unit.iter().map(|u| u.text.as_str()).collect::<Vec<_>>().join("\n")),
+                words: c.words,
             })
             .collect();
-        Ok(Trace { asks_type, uncovered, sentences })
+        Ok(Trace { asks_type, uncovered, question_words, sentences })
     }
 
     /// Answers `question` from `hits` (ranked passages the caller may see), or abstains.
@@ -466,14 +510,15 @@ impl Answerer<'_> {
     /// that a line repeating the title is not offered as an answer sentence. Reads every passage
     /// of `hits` (at most [`MAX_PASSAGES_READ`]): the caller decides what is read.
     pub fn answer_titled(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Answer> {
-        let (mut candidates, asks_type, uncovered) = self.candidates(question, hits, title_of);
+        let (mut candidates, asks_type, uncovered, _) = self.candidates(question, hits, title_of);
         if candidates.is_empty() {
             return Ok(abstain(0.0));
         }
         let features: Vec<SentenceFeatures> = candidates.iter().map(|c| c.features).collect();
         let live = embedded_candidates(self.model, &features);
         let q_vec = self.embedder.embed_query(question, self.cache_scope)?;
-        let texts: Vec<String> = live.iter().map(|&i| candidates[i].text_in_document()).collect();
+        // Embedded in today's spelling too: the model knows 「知った」 better than 「知つた」.
+        let texts: Vec<String> = live.iter().map(|&i| fold_sokuon(&candidates[i].text_in_document())).collect();
         let s_vecs = self.embedder.embed_sentences(&texts, self.cache_scope)?;
         for (&i, v) in live.iter().zip(&s_vecs) {
             candidates[i].features.sim = stretch(cosine(&q_vec, v));
@@ -485,7 +530,7 @@ impl Answerer<'_> {
         let sim_alone = if candidates[best].title.is_none() {
             features[best].sim
         } else {
-            let alone = self.embedder.embed_sentences(&[candidates[best].scored_text()], self.cache_scope)?;
+            let alone = self.embedder.embed_sentences(&[fold_sokuon(&candidates[best].scored_text())], self.cache_scope)?;
             alone.first().map_or(features[best].sim, |v| stretch(cosine(&q_vec, v)))
         };
         let decision = decision_features(&features, &scored, sim_alone, asks_type, uncovered);
@@ -570,6 +615,47 @@ fn item_citation(passage: &str, start: usize) -> Option<String> {
     Some(if label.chars().all(|c| "一二三四五六七八九十百の".contains(c)) { format!("第{label}号") } else { label })
 }
 
+/// Text as the answerer compares words: [`prepare`]d, and the 促音 of older laws folded
+/// (「知つた」 reads as 「知った」), so that a question in today's spelling finds its words in
+/// 地方自治法 or 行政事件訴訟法 as written before 1988. Only compared, never quoted.
+fn words_of(text: &str) -> String {
+    fold_sokuon(&prepare(text))
+}
+
+/// Each candidate's `covered` and `rare_covered` (see [`SentenceFeatures`]) from the question's
+/// words and, per candidate, the indices of those it holds. Only key words count: those with a
+/// kanji, katakana, digit or Latin letter (「審理員」「3」「か月」), each once however often the
+/// question repeats it; 「する」「こと」「なっ」 say nothing about which sentence answers.
+pub fn coverage(question_words: &[String], held: &[&[u16]]) -> Vec<(f32, f32)> {
+    let mut groups: Vec<(&str, Vec<u16>)> = Vec::new();
+    for (i, w) in question_words.iter().enumerate().filter(|(_, w)| is_key_word(w)) {
+        match groups.iter_mut().find(|(g, _)| *g == w.as_str()) {
+            Some((_, ids)) => ids.push(i as u16),
+            None => groups.push((w, vec![i as u16])),
+        }
+    }
+    if groups.is_empty() {
+        return vec![(0.0, 0.0); held.len()];
+    }
+    let holds = |h: &[u16], ids: &[u16]| ids.iter().any(|i| h.contains(i));
+    let n = held.len() as f32;
+    let weights: Vec<f32> = groups.iter().map(|(_, ids)| ((n + 1.0) / (held.iter().filter(|h| holds(h, ids)).count() as f32 + 0.5)).ln()).collect();
+    let total: f32 = weights.iter().sum();
+    held.iter()
+        .map(|h| {
+            let inside: Vec<bool> = groups.iter().map(|(_, ids)| holds(h, ids)).collect();
+            let covered = inside.iter().filter(|&&b| b).count() as f32 / groups.len() as f32;
+            let rare = weights.iter().zip(&inside).filter(|(_, &b)| b).map(|(w, _)| w).sum::<f32>() / total;
+            (covered, rare)
+        })
+        .collect()
+}
+
+/// A word with a kanji, katakana, digit or Latin letter in it.
+fn is_key_word(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_alphanumeric() || matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '々' | '\u{30a0}'..='\u{30ff}'))
+}
+
 /// Content words: anything but one-character kana.
 pub fn is_content(token: &str) -> bool {
     let n = token.chars().count();
@@ -623,6 +709,24 @@ pub fn near_duplicate(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_counts_key_words_once_and_weighs_the_rare_ones() {
+        // 「審査会」 is in every candidate, 「会長」 in one; 「する」 is not a key word.
+        let words: Vec<String> = ["審査会", "会長", "任期", "する", "会長"].iter().map(|w| w.to_string()).collect();
+        let held: Vec<&[u16]> = vec![&[0, 1, 3, 4], &[0, 2, 3], &[0]];
+        let shares = coverage(&words, &held);
+        // Three key words: 審査会, 会長 (asked twice, counted once), 任期.
+        assert!((shares[0].0 - 2.0 / 3.0).abs() < 1e-6, "{shares:?}");
+        assert!((shares[1].0 - 2.0 / 3.0).abs() < 1e-6, "{shares:?}");
+        // The same plain share, but the one with the rare 会長 weighs as much as the one with 任期,
+        // and both more than the candidate holding only the word every candidate has.
+        assert!((shares[0].1 - shares[1].1).abs() < 1e-6 && shares[0].1 > shares[2].1, "{shares:?}");
+        assert!(shares[2].1 > 0.0 && shares[2].1 < shares[2].0, "{shares:?}");
+        // A question of function words only gives nothing to weigh.
+        let kana: Vec<String> = vec!["する".into(), "こと".into()];
+        assert_eq!(coverage(&kana, &[&[0, 1]]), vec![(0.0, 0.0)]);
+    }
 
     #[test]
     fn sentences_are_verbatim_with_offsets() {

@@ -26,9 +26,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The features of a candidate sentence, in the order of [`SentenceFeatures::to_vec`].
-pub const SENTENCE_FEATURES: [&str; 11] = [
+pub const SENTENCE_FEATURES: [&str; 12] = [
     "sim",
     "covered",
+    "rare_covered",
     "cue_match",
     "cue_miss",
     "rank",
@@ -40,18 +41,20 @@ pub const SENTENCE_FEATURES: [&str; 11] = [
     "both_retrievers",
 ];
 
-/// The features of the decision to answer, in the order of [`DecisionFeatures::to_vec`]: six of
+/// The features of the decision to answer, in the order of [`DecisionFeatures::to_vec`]: seven of
 /// the question and its candidates, then the best candidate's sentence features (`best_…`), so
 /// that the decision can weigh, say, a law article's similarity differently from a circular's.
-pub const DECISION_FEATURES: [&str; 6 + SENTENCE_FEATURES.len()] = [
+pub const DECISION_FEATURES: [&str; 7 + SENTENCE_FEATURES.len()] = [
     "best_logit",
     "sim_alone",
     "margin",
     "asks_type",
     "uncovered",
     "candidates",
+    "rare_covered_max",
     "best_sim",
     "best_covered",
+    "best_rare_covered",
     "best_cue_match",
     "best_cue_miss",
     "best_rank",
@@ -71,6 +74,13 @@ pub struct SentenceFeatures {
     pub sim: f32,
     /// Share of the question's content words in the sentence.
     pub covered: f32,
+    /// The same share with each word weighted by how few of the candidate sentences hold it
+    /// (ln((n + 1) / (holding + 0.5)) over the n candidates): a word every candidate repeats
+    /// (the law's name, 「審査請求」 in a chapter about it) says little about which sentence
+    /// answers, the one word only a few hold (「自宅療養者」, 「会長」) says much. Computed among
+    /// the candidates only, so it depends on nothing the caller may not see.
+    #[serde(default)]
+    pub rare_covered: f32,
     /// The question asks for an answer type (an amount, a date, a count…) and the sentence has it.
     pub cue_match: f32,
     /// The question asks for an answer type and the sentence lacks it.
@@ -96,6 +106,7 @@ impl SentenceFeatures {
         [
             self.sim,
             self.covered,
+            self.rare_covered,
             self.cue_match,
             self.cue_miss,
             self.rank,
@@ -125,6 +136,8 @@ pub struct DecisionFeatures {
     pub uncovered: f32,
     /// ln(1 + number of candidate sentences) / 5.
     pub candidates: f32,
+    /// The largest `rare_covered` of any candidate, embedded or not.
+    pub rare_covered_max: f32,
     /// The best candidate's own features.
     pub best: SentenceFeatures,
 }
@@ -132,8 +145,10 @@ pub struct DecisionFeatures {
 impl DecisionFeatures {
     /// The decision features of a question whose best candidate has `best` (sentence features),
     /// `best_logit` and `sim_alone`, whose next candidate has `second_logit`, among `candidates`
-    /// that leave `uncovered` of the question's words unmatched.
-    pub fn new(best: &SentenceFeatures, best_logit: f32, sim_alone: f32, second_logit: Option<f32>, asks_type: bool, uncovered: f32, candidates: usize) -> DecisionFeatures {
+    /// that leave `uncovered` of the question's words unmatched and of which the best
+    /// `rare_covered` is `rare_covered_max`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(best: &SentenceFeatures, best_logit: f32, sim_alone: f32, second_logit: Option<f32>, asks_type: bool, uncovered: f32, candidates: usize, rare_covered_max: f32) -> DecisionFeatures {
         let margin = second_logit.map_or(1.0, |s| ((best_logit - s) / 4.0).min(1.0));
         DecisionFeatures {
             best_logit: best_logit / 4.0,
@@ -142,14 +157,15 @@ impl DecisionFeatures {
             asks_type: if asks_type { 1.0 } else { 0.0 },
             uncovered,
             candidates: (1.0 + candidates as f32).ln() / 5.0,
+            rare_covered_max,
             best: *best,
         }
     }
 
     pub fn to_vec(&self) -> [f32; DECISION_FEATURES.len()] {
         let mut out = [0.0; DECISION_FEATURES.len()];
-        out[..6].copy_from_slice(&[self.best_logit, self.sim_alone, self.margin, self.asks_type, self.uncovered, self.candidates]);
-        out[6..].copy_from_slice(&self.best.to_vec());
+        out[..7].copy_from_slice(&[self.best_logit, self.sim_alone, self.margin, self.asks_type, self.uncovered, self.candidates, self.rare_covered_max]);
+        out[7..].copy_from_slice(&self.best.to_vec());
         out
     }
 }
@@ -296,10 +312,10 @@ mod tests {
     #[test]
     fn the_probability_grows_with_the_logit_and_the_margin_is_capped() {
         let f = SentenceFeatures { sim: 0.8, covered: 0.5, ..Default::default() };
-        let d = DecisionFeatures::new(&f, 2.0, 0.7, Some(-10.0), true, 0.0, 20);
+        let d = DecisionFeatures::new(&f, 2.0, 0.7, Some(-10.0), true, 0.0, 20, 0.5);
         assert_eq!(d.margin, 1.0);
-        assert_eq!(DecisionFeatures::new(&f, 2.0, 0.7, None, true, 0.0, 20).margin, 1.0);
-        assert!((DecisionFeatures::new(&f, 2.0, 0.7, Some(1.0), true, 0.0, 20).margin - 0.25).abs() < 1e-6);
+        assert_eq!(DecisionFeatures::new(&f, 2.0, 0.7, None, true, 0.0, 20, 0.5).margin, 1.0);
+        assert!((DecisionFeatures::new(&f, 2.0, 0.7, Some(1.0), true, 0.0, 20, 0.5).margin - 0.25).abs() < 1e-6);
         assert!((sigmoid(0.0) - 0.5).abs() < 1e-6 && sigmoid(5.0) > 0.99 && sigmoid(-5.0) < 0.01);
         let line = Linear { bias: -1.0, weights: vec![2.0, 3.0] };
         assert!((line.logit(&[1.0, 1.0]) - 4.0).abs() < 1e-6);

@@ -172,7 +172,7 @@ pub fn evaluate_answers(
                 })
                 .collect();
             // The SQuAD 2.0 recipe: an unanswerable question here is one whose paragraph was left out.
-            traces.push(TrainingQuestion { id: q.id.clone(), answerable, made_unanswerable: !answerable, asks_type: traced.asks_type, uncovered: traced.uncovered, candidates });
+            traces.push(TrainingQuestion { id: q.id.clone(), answerable, made_unanswerable: !answerable, asks_type: traced.asks_type, uncovered: traced.uncovered, question_words: traced.question_words, candidates });
         }
         outcomes.push((answerable, answer.best_score, sentences, answers));
     }

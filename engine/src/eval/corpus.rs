@@ -253,6 +253,7 @@ fn trace(asker: &Asker<'_>, gen: &crate::index::Generation, q: &CorpusQuestion, 
         made_unanswerable: false,
         asks_type: traced.asks_type,
         uncovered: traced.uncovered,
+        question_words: traced.question_words,
         candidates: traced.sentences.into_iter().map(|sentence| TrainingCandidate { has_span: has_span(&sentence), unit_has_span: unit_has_span(&sentence), sentence }).collect(),
     };
     // An exported verdict nobody has reviewed says nothing about the right answer: no label.

@@ -25,7 +25,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::answer::extract::{decision_features, embedded_candidates, near_duplicate, ranked, TracedSentence, MAX_SENTENCES};
+use crate::answer::extract::{coverage, decision_features, embedded_candidates, near_duplicate, ranked, TracedSentence, MAX_SENTENCES};
 use crate::answer::model::{sigmoid, AnswerModel, Linear, TrainedSet, DECISION_FEATURES, SENTENCE_FEATURES};
 use crate::error::{Error, Result};
 
@@ -49,6 +49,9 @@ pub struct TrainingQuestion {
     /// Share of the question's content words in none of the candidates.
     #[serde(default)]
     pub uncovered: f32,
+    /// The question's content words (the candidates' `words` index into them).
+    #[serde(default)]
+    pub question_words: Vec<String>,
     pub candidates: Vec<TrainingCandidate>,
 }
 
@@ -88,9 +91,20 @@ pub struct TrainingSet {
     pub weight: f64,
 }
 
-/// Reads a training file; the set is named by the file stem.
+/// Reads a training file; the set is named by the file stem. The features made from the
+/// question's words (`covered`, `rare_covered`) are computed again from the words the trace
+/// records, by the answerer's own [`coverage`], so a trace stays usable when their definition
+/// changes; only a change to what is embedded or retrieved needs a new trace.
 pub fn read_set(path: &Path) -> Result<TrainingSet> {
-    let questions: Vec<TrainingQuestion> = super::read_jsonl(path)?;
+    let mut questions: Vec<TrainingQuestion> = super::read_jsonl(path)?;
+    for q in questions.iter_mut().filter(|q| !q.question_words.is_empty()) {
+        let held: Vec<&[u16]> = q.candidates.iter().map(|c| c.sentence.words.sentence.as_slice()).collect();
+        let shares = coverage(&q.question_words, &held);
+        for (c, (covered, rare)) in q.candidates.iter_mut().zip(shares) {
+            c.sentence.features.covered = covered;
+            c.sentence.features.rare_covered = rare;
+        }
+    }
     if questions.is_empty() {
         return Err(Error::Index(format!("{}: no traced questions; write them with `shirabe eval-answers … --trace {}`", path.display(), path.display())));
     }
@@ -540,6 +554,7 @@ mod tests {
                 features: SentenceFeatures { sim, covered: 0.5, ..Default::default() },
                 sim_alone: sim,
                 unit: None,
+                words: Default::default(),
             },
             has_span,
             unit_has_span: false,
@@ -550,6 +565,7 @@ mod tests {
             made_unanswerable: false,
             asks_type: false,
             uncovered: 0.0,
+            question_words: Vec::new(),
             candidates: vec![cand(&format!("答えの文{id}。"), right_sim, answerable), cand(&format!("別の文{id}。"), 0.3, false)],
         }
     }

@@ -63,6 +63,26 @@ pub fn fold_char(c: char) -> char {
     table().get(&c).copied().unwrap_or(c)
 }
 
+/// Folds the full-size 「つ」 that laws written before 1988 use for the 促音 into 「っ」, where
+/// it stands between a kanji or hiragana and 「た」「て」 (「あつた」「知つて」「よつて」 →
+/// 「あった」「知って」「よって」). One character for one, so offsets stay valid. A word with a
+/// real 「つ」 there (「かつて」) folds the same way on both sides of a comparison, so only
+/// comparisons should use it.
+pub fn fold_sokuon(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let before = |c: char| matches!(c, 'ぁ'..='ゖ') || matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '々');
+    (0..chars.len())
+        .map(|i| {
+            let c = chars[i];
+            if c == 'つ' && i > 0 && before(chars[i - 1]) && matches!(chars.get(i + 1), Some('た' | 'て')) {
+                'っ'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Replaces 旧字体/異体字 with 新字体 (國→国, 證→証, 髙→高, 﨑→崎); other characters unchanged.
 pub fn to_shinjitai(s: &str) -> String {
     s.chars().map(fold_char).collect()
@@ -84,6 +104,16 @@ mod tests {
         assert_eq!(to_shinjitai("髙﨑"), "高崎");
         assert_eq!(to_shinjitai("渡邊・渡邉"), "渡辺・渡辺");
         assert_eq!(to_shinjitai("辨護士・花瓣・辯論"), "弁護士・花弁・弁論");
+    }
+
+    #[test]
+    fn the_sokuon_of_older_laws_reads_as_today() {
+        assert_eq!(fold_sokuon("処分があつたことを知つた日から"), "処分があったことを知った日から");
+        assert_eq!(fold_sokuon("これによつて、前項に規定する場合にあつては"), "これによって、前項に規定する場合にあっては");
+        // A つ that starts a word, or is not followed by た/て, stays; katakana is never touched.
+        assert_eq!(fold_sokuon("つたない。一つずつ。ツテ"), "つたない。一つずつ。ツテ");
+        assert_eq!(fold_sokuon("知つた").chars().count(), "知つた".chars().count());
+        assert_eq!(fold_sokuon("あった"), "あった");
     }
 
     #[test]
