@@ -101,7 +101,6 @@ fn add_referrals(gen: &Generation, question: &str, answer: &mut Answer, hits: &m
                     answer.cited_passages.len()
                 }
             };
-            let line = r.passage.text.lines().find(|l| l.contains(r.text.as_str())).unwrap_or_default();
             answer.sentences.push(crate::answer::extract::AnswerSentence {
                 text: r.text,
                 citations: vec![n],
@@ -111,7 +110,7 @@ fn add_referrals(gen: &Generation, question: &str, answer: &mut Answer, hits: &m
                 score: 0.0,
                 generated: false,
                 table_header: None,
-                item: crate::answer::units::item_of(line),
+                item: crate::answer::extract::item_citation(&r.passage.text, r.start),
             });
             if !hits.iter().any(|h| h.passage.id == r.passage.id) {
                 hits.push(crate::retrieve::search::PassageHit { passage: r.passage, score: 0.0, keyword_rank: None, vector_rank: None, snippet: String::new() });

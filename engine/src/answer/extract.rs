@@ -608,7 +608,7 @@ fn abstain(best: f32) -> Answer {
 
 /// The 号 of the sentence starting at character `start` of a law passage, as a citation part:
 /// 「第二号」 for a 号, the label itself for a 号の細分 (「イ」, 「(1)」).
-fn item_citation(passage: &str, start: usize) -> Option<String> {
+pub fn item_citation(passage: &str, start: usize) -> Option<String> {
     let line_start = passage.chars().take(start).collect::<Vec<_>>().iter().rposition(|&c| c == '\n').map_or(0, |p| p + 1);
     let line: String = passage.chars().skip(line_start).take_while(|&c| c != '\n').collect();
     let label = crate::answer::units::item_of(&line)?;

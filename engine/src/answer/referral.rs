@@ -20,7 +20,8 @@ use super::extract::{is_article_caption, sentences};
 use crate::model::Passage;
 use crate::retrieve::query::article_refs;
 
-/// Sentences added to one answer at most: a reader wants the unit, not the law.
+/// Referrals added to one answer at most (a definition with the list it announces counts as
+/// one): a reader wants the unit, not the law.
 pub const MAX_REFERRED: usize = 2;
 
 /// 「第十条の規定は、…準用する」「第五条第二項の規定は、…準用する」: the article a 準用 points to.
@@ -73,7 +74,8 @@ fn names(sentence: &str, article: &str) -> bool {
 /// answer `question`: the first sentence of each article a 準用 among them points to, then the
 /// definition of the longest term that the question and a quoted sentence both use, then each
 /// penalty sentence that names the article a quoted sentence belongs to; none that is already
-/// quoted, at most [`MAX_REFERRED`].
+/// quoted, at most [`MAX_REFERRED`]. The definition comes with the rest of its law unit
+/// ([`super::units::unit`]): its ただし書, and the 号 of a list that it or its ただし書 announces.
 pub fn referred(question: &str, quoted: &[(&str, &Passage)], law: &[Passage]) -> Vec<Referral> {
     let mut out: Vec<Referral> = Vec::new();
     let already = |out: &[Referral], p: &Passage, text: &str| quoted.iter().any(|(t, q)| q.id == p.id && *t == text) || out.iter().any(|r| r.passage.id == p.id && r.text == text);
@@ -91,9 +93,28 @@ pub fn referred(question: &str, quoted: &[(&str, &Passage)], law: &[Passage]) ->
     }
     // The law's sentences, split once for the definition and the penalties.
     let split: Vec<(&Passage, Vec<(usize, usize, String)>)> = law.iter().map(|p| (p, sentences(&p.text))).collect();
-    if let Some((start, end, text, p)) = definition(question, quoted, &split) {
+    if let Some((start, _, text, p)) = definition(question, quoted, &split) {
         if !already(&out, p, &text) && out.len() < MAX_REFERRED {
-            out.push(Referral { text, start, end, passage: p.clone() });
+            // The definition with the rest of its unit, and a list it announces with the list
+            // (「…をいう。ただし、次に掲げるものを除く。」 + 一 二 三): it counts as one referral.
+            let in_passage = split.iter().find(|(q, _)| q.id == p.id).map(|(_, s)| s.as_slice()).unwrap_or_default();
+            let chosen = in_passage.iter().position(|(s0, _, _)| *s0 == start).unwrap_or_default();
+            // A definition by 号 is quoted alone: its unit would be the whole list of definitions.
+            let mut members = if ITEM_DEFINITION.is_match(&text) { vec![chosen] } else { super::units::unit(&p.text, in_passage, chosen) };
+            for m in members.clone().into_iter().filter(|&m| m != chosen) {
+                for more in super::units::unit(&p.text, in_passage, m) {
+                    if !members.contains(&more) {
+                        members.push(more);
+                    }
+                }
+            }
+            members.sort_unstable();
+            for m in members {
+                let Some((start, end, text)) = in_passage.get(m).cloned() else { continue };
+                if !already(&out, p, &text) {
+                    out.push(Referral { text, start, end, passage: p.clone() });
+                }
+            }
         }
     }
     for (_, q) in quoted {
@@ -183,6 +204,20 @@ mod tests {
         let quoted = [("市長は、特定空き家の所有者に助言することができる。", &law[1])];
         let r = referred("特定空き家とは何か", &quoted, &law);
         assert_eq!(r[0].text, "この条例において「特定空き家」とは、倒壊のおそれのある空き家をいう。");
+
+        // A definition that leaves out a list comes with the list.
+        let law = vec![
+            passage(0, "第二条第四項", "この法律において「行政文書」とは、職員が職務上作成した文書であって、行政機関が保有しているものをいう。ただし、次に掲げるものを除く。\n一 官報、白書その他不特定多数の者に販売するもの\n二 特定歴史公文書等"),
+            passage(1, "第五条", "行政機関の長は、行政文書を分類し、保存期間を設定しなければならない。"),
+        ];
+        let quoted = [("行政機関の長は、行政文書を分類し、保存期間を設定しなければならない。", &law[1])];
+        let r = referred("行政文書の保存期間は誰が決めるか", &quoted, &law);
+        let texts: Vec<&str> = r.iter().map(|x| x.text.as_str()).collect();
+        assert_eq!(texts, ["この法律において「行政文書」とは、職員が職務上作成した文書であって、行政機関が保有しているものをいう。", "ただし、次に掲げるものを除く。", "一 官報、白書その他不特定多数の者に販売するもの", "二 特定歴史公文書等"]);
+        for x in &r {
+            let chars: Vec<char> = x.passage.text.chars().collect();
+            assert_eq!(chars[x.start..x.end].iter().collect::<String>(), x.text);
+        }
         assert!(!names("第十四条の二の規定による検査", "第十四条"));
     }
 }
