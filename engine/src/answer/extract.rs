@@ -465,8 +465,8 @@ impl Answerer<'_> {
             }
         }
         let uncovered = q_tokens.iter().filter(|t| !seen.contains(*t)).count() as f32 / q_tokens.len() as f32;
-        let held: Vec<&[u16]> = candidates.iter().map(|c| c.words.sentence.as_slice()).collect();
-        let shares = coverage(&q_tokens, &held);
+        let holding: Vec<&[u16]> = candidates.iter().map(|c| c.words.sentence.as_slice()).collect();
+        let shares = coverage(&q_tokens, &holding);
         for (c, (covered, rare)) in candidates.iter_mut().zip(shares) {
             c.features.covered = covered;
             c.features.rare_covered = rare;

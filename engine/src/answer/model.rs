@@ -72,7 +72,8 @@ pub struct SentenceFeatures {
     /// Question–sentence cosine with the document's title before the sentence, stretched from
     /// E5's usual [0.7, 0.95] to [0, 1].
     pub sim: f32,
-    /// Share of the question's content words in the sentence.
+    /// Share of the question's key words (with a kanji, katakana, digit or Latin letter; each
+    /// once) in the sentence.
     pub covered: f32,
     /// The same share with each word weighted by how few of the candidate sentences hold it
     /// (ln((n + 1) / (holding + 0.5)) over the n candidates): a word every candidate repeats
