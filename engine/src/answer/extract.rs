@@ -400,8 +400,9 @@ pub fn decision_features(features: &[SentenceFeatures], scored: &[(f32, usize)],
 impl Answerer<'_> {
     /// Candidate sentences of `hits` with their features other than similarity, whether the
     /// question asks for an answer type, and the share of its content words that no candidate
-    /// holds; no candidates when the question has no content word.
-    fn candidates(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> (Vec<Candidate>, bool, f32, Vec<String>) {
+    /// holds; no candidates when the question has no content word. With `tracing`, each also
+    /// records which question words its passage and its title hold.
+    fn candidates(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>, tracing: bool) -> (Vec<Candidate>, bool, f32, Vec<String>) {
         let q_prepared = prepare(question);
         let asked = Cues::get().asked(&q_prepared);
         let q_prepared = fold_sokuon(&q_prepared);
@@ -419,8 +420,13 @@ impl Answerer<'_> {
             let law_article = anchor.is_some_and(|a| !crate::retrieve::query::article_refs(a).is_empty());
             // A neighbour read after the best passages was retrieved by neither index.
             let neighbour = hit.keyword_rank.is_none() && hit.vector_rank.is_none();
-            let passage_words = held(&self.analyzers.ja_tokens(&words_of(&hit.passage.text)));
-            let title_words = title.as_deref().map(|t| held(&self.analyzers.ja_tokens(&words_of(t)))).unwrap_or_default();
+            // Only a training trace records the passage's and the title's words: an answer needs
+            // the sentence's alone, and tokenising whole passages would be wasted there.
+            let (passage_words, title_words) = if tracing {
+                (held(&self.analyzers.ja_tokens(&words_of(&hit.passage.text))), title.as_deref().map(|t| held(&self.analyzers.ja_tokens(&words_of(t)))).unwrap_or_default())
+            } else {
+                (Vec::new(), Vec::new())
+            };
             let mut first = true;
             let all = sentences(&hit.passage.text);
             for (k, (start, end, text)) in all.iter().cloned().enumerate() {
@@ -476,7 +482,7 @@ impl Answerer<'_> {
 
     /// Every candidate sentence of `hits` with all its features, none pruned (for training).
     pub fn trace(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Trace> {
-        let (candidates, asks_type, uncovered, question_words) = self.candidates(question, hits, title_of);
+        let (candidates, asks_type, uncovered, question_words) = self.candidates(question, hits, title_of, true);
         if candidates.is_empty() {
             return Ok(Trace { asks_type, uncovered, question_words, sentences: Vec::new() });
         }
@@ -510,7 +516,7 @@ impl Answerer<'_> {
     /// that a line repeating the title is not offered as an answer sentence. Reads every passage
     /// of `hits` (at most [`MAX_PASSAGES_READ`]): the caller decides what is read.
     pub fn answer_titled(&self, question: &str, hits: &[PassageHit], title_of: &dyn Fn(&str) -> Option<String>) -> Result<Answer> {
-        let (mut candidates, asks_type, uncovered, _) = self.candidates(question, hits, title_of);
+        let (mut candidates, asks_type, uncovered, _) = self.candidates(question, hits, title_of, false);
         if candidates.is_empty() {
             return Ok(abstain(0.0));
         }
