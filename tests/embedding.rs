@@ -96,6 +96,19 @@ fn batches_give_the_same_vectors_as_single_calls() {
     }
 }
 
+/// An answer sentence's vector is a function of its text alone: embedded among others (here a
+/// long one that pads the batch) it is bit for bit the vector it has alone, so an answer never
+/// depends on which sentences were embedded beside it or cached before it.
+#[test]
+fn answer_sentences_do_not_depend_on_their_batch_mates() {
+    let embedder = common::embedder();
+    let sentence = "委員の任期は、二年とする。";
+    let alone = embedder.embed_sentences(&[sentence], "alone").expect("alone");
+    let long = "審査請求は、処分があったことを知った日の翌日から起算して三月を経過したときは、することができない。ただし、正当な理由があるときは、この限りでない。";
+    let together = embedder.embed_sentences(&[long, sentence, "本日は晴天なり。"], "together").expect("together");
+    assert_eq!(alone[0], together[1], "the same sentence embedded with others must give the same vector");
+}
+
 /// The Japanese vocabulary gives exactly the full vocabulary's vectors for text in the scripts it
 /// keeps (the fixture documents and questions, Latin, 旧字体, symbols, half- and full-width forms),
 /// and differs only where a piece of another script was dropped.

@@ -114,7 +114,8 @@ pub struct Embedder {
     batch_size: usize,
     /// Vectors of recent questions and answer sentences, by cache scope and full model input.
     /// Officials ask the same questions, and answers read the sentences of the same popular
-    /// passages, again and again; the model is deterministic, so a cached vector is the vector.
+    /// passages, again and again; each is embedded alone ([`Embedder::run_each`]), so a cached
+    /// vector is the vector.
     /// The service scopes entries by caller: with one shared cache, a caller could tell from the
     /// response time whether someone else had asked a question. Bulk passage embedding by the
     /// indexer bypasses the cache.
@@ -209,7 +210,7 @@ impl Embedder {
         self.hits.fetch_add((inputs.len() - missing.len()) as u64, Ordering::Relaxed);
         self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
         if !missing.is_empty() {
-            let fresh = self.run(missing.clone())?;
+            let fresh = self.run_each(missing.clone())?;
             let mut cache = self.cache.lock();
             let mut fresh_iter = missing.into_iter().zip(fresh);
             for slot in out.iter_mut().filter(|v| v.is_none()) {
@@ -219,6 +220,25 @@ impl Embedder {
             }
         }
         out.into_iter().map(|v| v.ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))).collect()
+    }
+
+    /// Runs the model over each input alone. The int8 model quantises its activations per
+    /// tensor, over the whole batch (padding included), so the same text embedded beside other
+    /// texts comes out slightly different (cosine about 0.999). An answer's similarities, and
+    /// what the cache keeps, must be a function of the text alone: otherwise an answer would
+    /// depend on which other sentences were embedded with it, or before it, and a training
+    /// trace (which embeds every candidate) would see other similarities than the answerer.
+    /// It is also faster for an answer's few short sentences, which a batch pads to its
+    /// longest (README, "Grounded answers", version 4).
+    fn run_each(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let mut model = self.model.lock();
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let input = if input.contains(PLACEHOLDER) { input.replace(PLACEHOLDER, " ") } else { input };
+            let mut vectors = model.embed(vec![input], Some(1)).map_err(|e| Error::Embedding(e.to_string()))?;
+            out.push(vectors.pop().ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))?);
+        }
+        Ok(out)
     }
 
     /// Embeds passages (adds `passage: `), in batches of the configured size.
