@@ -231,12 +231,9 @@ impl Embedder {
     /// It is also faster for an answer's few short sentences, which a batch pads to its
     /// longest (README, "Grounded answers", version 4).
     fn run_each(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>> {
-        let mut model = self.model.lock();
         let mut out = Vec::with_capacity(inputs.len());
         for input in inputs {
-            let input = if input.contains(PLACEHOLDER) { input.replace(PLACEHOLDER, " ") } else { input };
-            let mut vectors = model.embed(vec![input], Some(1)).map_err(|e| Error::Embedding(e.to_string()))?;
-            out.push(vectors.pop().ok_or_else(|| Error::Embedding("the model returned too few vectors".into()))?);
+            out.extend(self.run(vec![input])?);
         }
         Ok(out)
     }
